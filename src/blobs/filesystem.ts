@@ -1,0 +1,253 @@
+/**
+ * The embedded blob store: bytes on the local filesystem.
+ *
+ *   <dir>/
+ *     blobs/sha256/ab/cd/abcd…    one file per digest (two fan-out levels), mode 0600
+ *     tmp/<random>.tmp             bytes being staged; renamed into blobs/ when complete
+ *
+ * Writes go to a uniquely named temp file, are fsynced, and only then renamed
+ * into place, so a blob file is either absent or complete. The store's
+ * directories are 0700 and its files 0600 whatever the umask.
+ */
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { errnoCode, nodeFileSystem, type FileSystem } from "../fs-seam.js";
+import type { BlobStore, BlobWriter, StoredObject, TempObject } from "./types.js";
+
+export interface FilesystemBlobStoreOptions {
+  /** The store's directory; `blobs/` and `tmp/` are created inside it. */
+  dir: string;
+  /** @default node:fs/promises */
+  fileSystem?: FileSystem;
+}
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+/** Writes kept in flight per temp file, so disk writes overlap with hashing. */
+const WRITES_IN_FLIGHT = 4;
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+
+export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobStore {
+  const fs = options.fileSystem ?? nodeFileSystem;
+  const root = options.dir;
+  const blobRoot = path.join(root, "blobs", "sha256");
+  const tmpRoot = path.join(root, "tmp");
+  const knownDirs = new Set<string>();
+
+  const blobPath = (digest: string): string =>
+    path.join(blobRoot, digest.slice(0, 2), digest.slice(2, 4), digest);
+  const tempPath = (name: string): string => path.join(tmpRoot, name);
+
+  async function ensureDir(dir: string): Promise<void> {
+    if (knownDirs.has(dir)) return;
+    await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+    knownDirs.add(dir);
+  }
+
+  async function unlinkIfPresent(file: string): Promise<void> {
+    try {
+      await fs.unlink(file);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT") throw err;
+    }
+  }
+
+  async function sizeOf(file: string): Promise<number | null> {
+    try {
+      return (await fs.stat(file)).size;
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  return {
+    kind: "filesystem",
+
+    async open() {
+      for (const dir of [root, path.join(root, "blobs"), blobRoot, tmpRoot]) {
+        await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+        // mkdir's mode is filtered by the umask, and an existing directory keeps its own.
+        await fs.chmod(dir, DIR_MODE);
+        knownDirs.add(dir);
+      }
+    },
+
+    async createWriter() {
+      const tempName = `${randomBytes(12).toString("hex")}.tmp`;
+      const file = tempPath(tempName);
+      const handle = await fs.open(file, "wx", FILE_MODE);
+      return new FileBlobWriter(tempName, file, handle, fs);
+    },
+
+    async commit(tempName, digest, size) {
+      const from = tempPath(tempName);
+      const to = blobPath(digest);
+      if ((await sizeOf(to)) === size) {
+        await unlinkIfPresent(from);
+        return false;
+      }
+      await ensureDir(path.dirname(to));
+      await fs.rename(from, to);
+      return true;
+    },
+
+    async localDevice() {
+      return (await fs.stat(tmpRoot)).dev;
+    },
+
+    async adoptFile(sourcePath, digest, size) {
+      const to = blobPath(digest);
+      if ((await sizeOf(to)) === size) {
+        await fs.unlink(sourcePath);
+        return false;
+      }
+      await ensureDir(path.dirname(to));
+      try {
+        await fs.rename(sourcePath, to);
+      } catch (err) {
+        if (errnoCode(err) === "EXDEV") return null;
+        throw err;
+      }
+      await fs.chmod(to, FILE_MODE);
+      return true;
+    },
+
+    stat: (digest) => sizeOf(blobPath(digest)),
+
+    async openRead(digest) {
+      const handle = await fs.open(blobPath(digest), "r");
+      return createReadStream("", { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 })
+        .on("close", () => void handle.close().catch(() => undefined)) as Readable;
+    },
+
+    pathOf: blobPath,
+
+    localPath: async (digest) => blobPath(digest),
+
+    delete: (digest) => unlinkIfPresent(blobPath(digest)),
+
+    async *list(): AsyncIterable<StoredObject> {
+      for (const first of await readdirIfPresent(fs, blobRoot)) {
+        const firstDir = path.join(blobRoot, first);
+        for (const second of await readdirIfPresent(fs, firstDir)) {
+          const secondDir = path.join(firstDir, second);
+          for (const name of await readdirIfPresent(fs, secondDir)) {
+            const location = path.join(secondDir, name);
+            const size = await sizeOf(location);
+            if (size === null) continue;
+            const filedRight = HEX_DIGEST.test(name) && name.startsWith(first + second);
+            yield { digest: filedRight ? name : null, location, size };
+          }
+        }
+      }
+    },
+
+    async listTemp(): Promise<TempObject[]> {
+      const out: TempObject[] = [];
+      for (const name of await readdirIfPresent(fs, tmpRoot)) {
+        const location = tempPath(name);
+        try {
+          const stats = await fs.lstat(location);
+          out.push({ name, location, size: stats.size, mtimeMs: stats.mtimeMs });
+        } catch (err) {
+          if (errnoCode(err) !== "ENOENT") throw err;
+        }
+      }
+      return out;
+    },
+
+    async removeTemp(tempName) {
+      if (tempName.includes("/") || tempName.includes("\\") || tempName.startsWith(".")) return;
+      await fs.rm(tempPath(tempName), { force: true, recursive: true });
+    },
+
+    async removeStray(location) {
+      const relative = path.relative(blobRoot, location);
+      if (relative.startsWith("..") || path.isAbsolute(relative)) return;
+      await fs.rm(location, { force: true, recursive: true });
+    },
+
+    async clear() {
+      for (const dir of [path.join(root, "blobs"), tmpRoot]) {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+      knownDirs.clear();
+      await this.open();
+    },
+
+    async close() {},
+  };
+}
+
+async function readdirIfPresent(fs: FileSystem, dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT" || errnoCode(err) === "ENOTDIR") return [];
+    throw err;
+  }
+}
+
+/** Positioned writes keep several chunks in flight without reordering them. */
+class FileBlobWriter implements BlobWriter {
+  private position = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown = undefined;
+  private closed = false;
+
+  constructor(
+    readonly tempName: string,
+    private readonly file: string,
+    private readonly handle: FileHandle,
+    private readonly fs: FileSystem,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const at = this.position;
+    this.position += chunk.byteLength;
+    const pending: Promise<void> = this.writeFully(chunk, at).then(
+      () => void this.inFlight.delete(pending),
+      (err: unknown) => {
+        this.inFlight.delete(pending);
+        this.failure ??= err;
+      },
+    );
+    this.inFlight.add(pending);
+    while (this.inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async writeFully(chunk: Uint8Array, at: number): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset, at + offset);
+      offset += bytesWritten;
+    }
+  }
+
+  async finish(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.failure !== undefined) throw this.failure;
+    await this.handle.sync();
+    this.closed = true;
+    await this.handle.close();
+  }
+
+  async abort(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
+    if (!this.closed) {
+      this.closed = true;
+      await this.handle.close().catch(() => undefined);
+    }
+    try {
+      await this.fs.unlink(this.file);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT") throw err;
+    }
+  }
+}

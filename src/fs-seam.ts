@@ -1,0 +1,40 @@
+import fsp from "node:fs/promises";
+
+/**
+ * The filesystem calls attache makes, as one object. The default is
+ * `node:fs/promises`; tests pass a wrapper that fails chosen steps (ENOSPC,
+ * EIO, EACCES, EMFILE) to prove that every failure is reported cleanly and
+ * leaves nothing behind. File handles returned by `open` are used for
+ * `read`, `write`, `sync`, `stat` and `close`, so a wrapper can fail those too.
+ */
+export interface FileSystem {
+  open: typeof fsp.open;
+  rename: typeof fsp.rename;
+  unlink: typeof fsp.unlink;
+  mkdir: typeof fsp.mkdir;
+  stat: typeof fsp.stat;
+  lstat: typeof fsp.lstat;
+  readdir: typeof fsp.readdir;
+  chmod: typeof fsp.chmod;
+  realpath: typeof fsp.realpath;
+  rm: typeof fsp.rm;
+}
+
+/** The real filesystem. */
+export const nodeFileSystem: FileSystem = {
+  open: fsp.open,
+  rename: fsp.rename,
+  unlink: fsp.unlink,
+  mkdir: fsp.mkdir,
+  stat: fsp.stat,
+  lstat: fsp.lstat,
+  readdir: fsp.readdir,
+  chmod: fsp.chmod,
+  realpath: fsp.realpath,
+  rm: fsp.rm,
+};
+
+/** The errno code of a Node system error, if any. */
+export function errnoCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | null)?.code;
+}

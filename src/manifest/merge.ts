@@ -1,0 +1,69 @@
+import type { AttachmentRecord, StagedAttachment } from "./types.js";
+
+/** True while the attachment is live at `now`. */
+export function isLive(record: Pick<AttachmentRecord, "expiresAt">, now: number): boolean {
+  return record.expiresAt === null || record.expiresAt > now;
+}
+
+/** The expiry a staging asks for: `null` = never. */
+function requestedExpiry(staged: StagedAttachment): number | null {
+  return staged.persist || staged.ttlMs === Infinity ? null : staged.now + staged.ttlMs;
+}
+
+export function newRecord(staged: StagedAttachment): AttachmentRecord {
+  const expiresAt = requestedExpiry(staged);
+  return {
+    id: staged.id,
+    scope: staged.scope,
+    digest: staged.digest,
+    size: staged.size,
+    name: staged.name,
+    contentType: staged.contentType,
+    mode: staged.mode,
+    referencePath: staged.referencePath,
+    persist: expiresAt === null,
+    ttlMs: expiresAt === null ? null : staged.ttlMs,
+    createdAt: staged.now,
+    updatedAt: staged.now,
+    expiresAt,
+    source: staged.source,
+    metadata: staged.metadata,
+  };
+}
+
+/**
+ * The dedup rules, shared by every manifest: staging bytes the scope already
+ * holds returns the same attachment; its expiry becomes the later of the old
+ * and the new one (never shorter); `persist` switches on but never off; name,
+ * type, metadata, source and mode stay as first staged. An attachment that
+ * expired but was not swept yet gets a fresh lifetime from this staging.
+ *
+ * One exception to "first staging wins": a managed staging (`copy`/`move`)
+ * of bytes the scope holds only by `reference` turns the attachment into a
+ * managed one, so its bytes no longer depend on the outside file.
+ */
+export function mergeStaging(existing: AttachmentRecord, staged: StagedAttachment): AttachmentRecord {
+  const requested = requestedExpiry(staged);
+  let expiresAt: number | null;
+  let ttlMs: number | null;
+  if (!isLive(existing, staged.now)) {
+    expiresAt = requested;
+    ttlMs = requested === null ? null : staged.ttlMs;
+  } else if (existing.expiresAt === null || (requested !== null && requested <= existing.expiresAt)) {
+    expiresAt = existing.expiresAt;
+    ttlMs = existing.ttlMs;
+  } else {
+    expiresAt = requested;
+    ttlMs = requested === null ? null : staged.ttlMs;
+  }
+  const upgrade = existing.referencePath !== null && staged.referencePath === null;
+  return {
+    ...existing,
+    mode: upgrade ? staged.mode : existing.mode,
+    referencePath: upgrade ? null : existing.referencePath,
+    persist: expiresAt === null,
+    ttlMs,
+    expiresAt,
+    updatedAt: staged.now,
+  };
+}

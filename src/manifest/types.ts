@@ -1,0 +1,166 @@
+import type { StageMode } from "../types.js";
+
+/**
+ * The manifest records attachments, blobs, leases and intents, and decides
+ * in its own transactions what is live and what may be deleted. Every method
+ * is one atomic step, so several processes can share one manifest. Digests
+ * are lowercase hex; times are epoch milliseconds from the store's clock.
+ *
+ * An attachment is live while it exists and `expiresAt` is null or later than
+ * `now`. A blob may be deleted only when no attachment row (live or expired)
+ * uses it as a managed blob, no intent names it, and no lease pins it.
+ */
+export interface Manifest {
+  readonly kind: string;
+  open(): Promise<void>;
+
+  /**
+   * First step of a managed stage, before its bytes are put in place: records
+   * the intent (which pins `digest` against deletion) and a blob row.
+   */
+  beginStage(intent: IntentRecord, size: number): Promise<void>;
+  /**
+   * Last step of a stage: creates the attachment, or merges into the one the
+   * scope already holds for these bytes (see {@link mergeStaging}), and drops
+   * the intent. One transaction.
+   */
+  commitStage(intentId: string | null, staged: StagedAttachment): Promise<CommitResult>;
+  /** Drops the intent of a stage that failed. */
+  abandonStage(intentId: string): Promise<void>;
+
+  getAttachment(id: string): Promise<AttachmentRecord | undefined>;
+  /** Attachments ordered by id (creation order), after `afterId`, at most `limit`. */
+  listAttachments(query: ListQuery): Promise<AttachmentRecord[]>;
+  /** Drops one live attachment (of `scope`, if given); returns it, or undefined if it was not live. */
+  releaseAttachment(id: string, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
+  /** Drops every live attachment of a scope; returns them. Expired ones are left to the sweep. */
+  releaseScope(scope: string, now: number): Promise<AttachmentRecord[]>;
+
+  /** Pins a live attachment's bytes; undefined if it is not live (or not of `scope`). */
+  addLease(lease: LeaseRecord, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
+  removeLease(id: string): Promise<LeaseRecord | undefined>;
+
+  /** Drops up to `limit` attachments whose expiry is at or before `now`, earliest first. */
+  expireDue(now: number, limit: number): Promise<AttachmentRecord[]>;
+  /** Up to `limit` blobs no attachment uses, in digest order after `afterDigest`. Leases and intents may still pin them. */
+  unreferencedBlobs(afterDigest: string | null, limit: number): Promise<BlobRecord[]>;
+  /**
+   * The condemn-then-delete fence. In one write transaction: checks that
+   * nothing needs the blob (no attachment, no intent, no lease unexpired at
+   * `now`), calls `remove` to delete its bytes, and drops its row. Stages of
+   * the same bytes serialise against this transaction, so none can claim the
+   * blob between the check and the removal. Returns the blob if it was deleted.
+   */
+  deleteBlobIfUnneeded(digest: string, now: number, remove: () => Promise<void>): Promise<BlobRecord | undefined>;
+  /** Intents created at or before `before` (stages that never finished). */
+  staleIntents(before: number, limit: number): Promise<IntentRecord[]>;
+  /** Every temp name an intent still names (so the temp sweep leaves them to the intent pass). */
+  intentTempNames(): Promise<Set<string>>;
+  /** Drops leases that expired at or before `before`; returns them. */
+  reclaimLeases(before: number, limit: number): Promise<LeaseRecord[]>;
+
+  getBlob(digest: string): Promise<BlobRecord | undefined>;
+  /** Every blob row, in digest order, in pages (for `verify`). */
+  listBlobs(afterDigest: string | null, limit: number): Promise<BlobRecord[]>;
+  /** Every `reference`-mode attachment, in id order, in pages (for `verify`). */
+  listReferences(afterId: string | null, limit: number): Promise<AttachmentRecord[]>;
+  /** Drops every attachment (live or expired) whose bytes are the managed blob `digest`. */
+  dropAttachmentsOfBlob(digest: string): Promise<AttachmentRecord[]>;
+  /** Drops one attachment whatever its state (used by `verify` repair). */
+  dropAttachment(id: string): Promise<AttachmentRecord | undefined>;
+
+  metrics(now: number): Promise<ManifestMetrics>;
+  /** Drops every row. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface AttachmentRecord {
+  id: string;
+  scope: string;
+  digest: string;
+  size: number;
+  name: string;
+  contentType: string;
+  mode: StageMode;
+  /** The outside file, for `reference` mode; `null` for a managed blob. */
+  referencePath: string | null;
+  persist: boolean;
+  ttlMs: number | null;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number | null;
+  source: string | null;
+  metadata: Record<string, unknown>;
+}
+
+/** What a stage brings to `commitStage`. */
+export interface StagedAttachment {
+  /** The id to use if a new attachment is created. */
+  id: string;
+  scope: string;
+  digest: string;
+  size: number;
+  name: string;
+  contentType: string;
+  mode: StageMode;
+  referencePath: string | null;
+  persist: boolean;
+  /** `Infinity` = never expires. */
+  ttlMs: number;
+  now: number;
+  source: string | null;
+  metadata: Record<string, unknown>;
+}
+
+export interface CommitResult {
+  record: AttachmentRecord;
+  /** True when the scope already held these bytes and got its attachment back. */
+  merged: boolean;
+}
+
+export interface BlobRecord {
+  digest: string;
+  size: number;
+  /** Attachments (live or expired) using it. */
+  refs: number;
+  createdAt: number;
+}
+
+export interface IntentRecord {
+  id: string;
+  digest: string;
+  /** The temp object holding the bytes, or `null` (a `move` renames the source directly). */
+  tempName: string | null;
+  createdAt: number;
+}
+
+export interface LeaseRecord {
+  id: string;
+  attachmentId: string;
+  digest: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface ListQuery {
+  scope?: string;
+  afterId?: string;
+  limit: number;
+  includeExpired: boolean;
+  now: number;
+}
+
+export interface ManifestMetrics {
+  attachments: number;
+  scopes: number;
+  logicalBytes: number;
+  distinctLiveBytes: number;
+  blobs: number;
+  storedBytes: number;
+  persistent: { count: number; bytes: number };
+  expirable: { count: number; bytes: number };
+  expired: { count: number; bytes: number };
+  leases: number;
+  nextExpiryAt: number | null;
+}

@@ -1,0 +1,84 @@
+import path from "node:path";
+import type { BlobStore } from "./blobs/types.js";
+import { parseDuration, type Duration } from "./duration.js";
+import { invalidArgument } from "./errors.js";
+import type { FileSystem } from "./fs-seam.js";
+import type { Manifest } from "./manifest/types.js";
+
+/** Options of {@link openStore}. Every one is optional. */
+export interface StoreOptions {
+  /**
+   * The store's directory; created (private to its owner) if missing.
+   * @default process.env.ATTACHE_DIR ?? "./.attache"
+   */
+  dir?: string;
+  /** Lifetime of an attachment staged without `ttl` or `persist`. @default "24h" */
+  defaultTtl?: Duration;
+  /**
+   * How often the background sweeper runs; `false` or `Infinity` = never.
+   * The timer never keeps the process alive. @default "1m"
+   */
+  sweepInterval?: Duration | false;
+  /** How old an orphan (temp file, unfinished intent, stale lease) must be before the sweep reclaims it. @default "15m" */
+  gracePeriod?: Duration;
+  /** Largest attachment accepted, in bytes. @default Infinity */
+  maxSize?: number;
+  /** Epoch milliseconds; for tests. @default Date.now */
+  clock?: () => number;
+  /**
+   * Where the bytes live. @default the filesystem under `dir` (`filesystemBlobStore`)
+   */
+  blobStore?: BlobStore;
+  /**
+   * Where attachments, blobs, leases and intents are recorded.
+   * @default SQLite at `<dir>/manifest.db` (`sqliteManifest`)
+   */
+  manifest?: Manifest;
+  /**
+   * The filesystem calls the default blob store makes; a seam for fault
+   * injection in tests. @default node:fs/promises
+   */
+  fileSystem?: FileSystem;
+}
+
+/** {@link StoreOptions} with every default applied and every duration parsed. */
+export interface ResolvedOptions {
+  readonly dir: string;
+  readonly defaultTtlMs: number;
+  readonly sweepIntervalMs: number | null;
+  readonly gracePeriodMs: number;
+  readonly maxSize: number;
+  readonly clock: () => number;
+  readonly blobStore: BlobStore | undefined;
+  readonly manifest: Manifest | undefined;
+  readonly fileSystem: FileSystem | undefined;
+}
+
+export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
+  if (typeof options !== "object" || options === null) {
+    throw invalidArgument("openStore() takes an options object, such as { dir: \".attache\" }.");
+  }
+  const dir = options.dir ?? process.env.ATTACHE_DIR ?? ".attache";
+  if (typeof dir !== "string" || dir.trim() === "" || dir.includes("\0")) {
+    throw invalidArgument(`dir must be a directory path; got ${JSON.stringify(options.dir)}.`);
+  }
+  const sweep = options.sweepInterval ?? "1m";
+  const sweepIntervalMs = sweep === false ? Infinity : parseDuration(sweep, "sweepInterval");
+  const maxSize = options.maxSize ?? Infinity;
+  if (typeof maxSize !== "number" || Number.isNaN(maxSize) || maxSize < 0) {
+    throw invalidArgument(`maxSize must be a non-negative number of bytes; got ${String(options.maxSize)}.`);
+  }
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== "function") throw invalidArgument("clock must be a function returning epoch milliseconds.");
+  return Object.freeze({
+    dir: path.resolve(dir),
+    defaultTtlMs: parseDuration(options.defaultTtl ?? "24h", "defaultTtl"),
+    sweepIntervalMs: sweepIntervalMs === Infinity || sweepIntervalMs === 0 ? null : sweepIntervalMs,
+    gracePeriodMs: parseDuration(options.gracePeriod ?? "15m", "gracePeriod"),
+    maxSize,
+    clock,
+    blobStore: options.blobStore,
+    manifest: options.manifest,
+    fileSystem: options.fileSystem,
+  });
+}

@@ -1,0 +1,217 @@
+/**
+ * The staging pipeline. A managed stage (copy, or a move that cannot rename):
+ *
+ *   1. stream the bytes into a unique temp object while hashing them; fsync
+ *   2. record the intent (pins the digest against the sweep) and a blob row
+ *   3. rename the temp object into place, or drop it if the blob is there
+ *   4. commit the attachment (or merge into the scope's existing one)
+ *
+ * A crash between any two steps leaves a temp file or an intent, which the
+ * sweep reclaims after the grace period. A failure at any step undoes what
+ * the earlier steps did. A `move` on the same filesystem hashes the file in
+ * place and renames it at step 3; a `reference` hashes it and records it.
+ */
+import path from "node:path";
+import { detectContentType } from "./content-type.js";
+import { deleteBlobIfUnneeded, type StoreContext } from "./context.js";
+import { aborted, AttacheError, invalidArgument, ioError } from "./errors.js";
+import { errnoCode } from "./fs-seam.js";
+import { newId } from "./ids.js";
+import { hashSource, type Hashed } from "./ingest.js";
+import type { AttachmentRecord, StagedAttachment } from "./manifest/types.js";
+import { sanitizeName } from "./names.js";
+import { invalidSource, openSource, type OpenedSource } from "./source.js";
+import type { ResolvedStageOptions } from "./stage-options.js";
+import type { StageSource } from "./types.js";
+
+export interface StageOutcome {
+  record: AttachmentRecord;
+  /** The bytes were already stored, so none were written. */
+  deduplicated: boolean;
+}
+
+export async function stageSource(
+  ctx: StoreContext,
+  source: StageSource,
+  options: ResolvedStageOptions,
+): Promise<StageOutcome> {
+  if (options.signal?.aborted) throw aborted(options.signal.reason);
+  const noFollow = options.mode !== "copy";
+  const opened = await openSource(source, ctx.fs, { noFollow });
+  try {
+    if (options.mode !== "copy") {
+      if (opened.path === null) {
+        throw invalidArgument(`mode "${options.mode}" needs a path source (a string or file: URL); use mode "copy" for bytes and streams.`);
+      }
+      assertOutsideStore(ctx, opened.path);
+    }
+    if (options.mode === "reference") return await stageReference(ctx, opened, options);
+    if (options.mode === "move") return await stageMove(ctx, opened, options);
+    return await stageCopy(ctx, opened, options);
+  } finally {
+    await opened.close();
+  }
+}
+
+function assertOutsideStore(ctx: StoreContext, file: string): void {
+  const relative = path.relative(ctx.options.dir, file);
+  if (!relative.startsWith("..") && !path.isAbsolute(relative)) {
+    throw invalidSource(`${file} is inside the store's own directory; it cannot be moved or referenced. Use mode "copy".`, undefined, file);
+  }
+}
+
+function checkChecksum(options: ResolvedStageOptions, hashed: Hashed): void {
+  if (options.checksum !== undefined && options.checksum !== hashed.digest) {
+    throw new AttacheError(
+      "CHECKSUM_MISMATCH",
+      `The bytes do not match the expected checksum; nothing was kept. Check that the source is complete and the checksum is for this file.`,
+      { expected: `sha256:${options.checksum}`, actual: `sha256:${hashed.digest}` },
+    );
+  }
+}
+
+function throwIfAborted(options: ResolvedStageOptions): void {
+  if (options.signal?.aborted) throw aborted(options.signal.reason);
+}
+
+async function describe(
+  ctx: StoreContext,
+  opened: OpenedSource,
+  options: ResolvedStageOptions,
+  hashed: Hashed,
+  referencePath: string | null,
+): Promise<StagedAttachment> {
+  const name = sanitizeName(options.name ?? opened.nameHint);
+  return {
+    id: newId(),
+    scope: options.scope,
+    digest: hashed.digest,
+    size: hashed.size,
+    name,
+    contentType: await detectContentType(options.contentType ?? opened.typeHint ?? undefined, hashed.head, name),
+    mode: options.mode,
+    referencePath,
+    persist: options.persist,
+    ttlMs: options.ttlMs,
+    now: ctx.now(),
+    source: options.source,
+    metadata: options.metadata,
+  };
+}
+
+/**
+ * Steps 2–4 for bytes that are complete and durable somewhere (`putInPlace`
+ * moves them into the blob store). Undoes itself on failure.
+ */
+async function commitManaged(
+  ctx: StoreContext,
+  hashed: Hashed,
+  tempName: string | null,
+  putInPlace: () => Promise<boolean>,
+  describeStaged: () => Promise<StagedAttachment>,
+  options: ResolvedStageOptions,
+): Promise<StageOutcome> {
+  const intentId = newId();
+  try {
+    await ctx.manifest.beginStage({ id: intentId, digest: hashed.digest, tempName, createdAt: ctx.now() }, hashed.size);
+  } catch (err) {
+    throw ioError("record the stage in the manifest", err);
+  }
+  try {
+    let wrote: boolean;
+    try {
+      wrote = await putInPlace();
+    } catch (err) {
+      throw ioError("put the staged bytes in place", err);
+    }
+    const staged = await describeStaged();
+    throwIfAborted(options);
+    const { record, merged } = await ctx.manifest.commitStage(intentId, staged);
+    return { record, deduplicated: merged || !wrote };
+  } catch (err) {
+    // Undo: drop the intent, then the blob if this stage was its only reason to exist.
+    await ctx.manifest.abandonStage(intentId).catch(() => undefined);
+    await deleteBlobIfUnneeded(ctx, hashed.digest).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
+  let writer;
+  try {
+    writer = await ctx.blobs.createWriter();
+  } catch (err) {
+    throw ioError("create a temp file for the staged bytes", err);
+  }
+  let placed = false;
+  try {
+    const hashed = await hashSource(opened, { writer, maxSize: ctx.options.maxSize, signal: options.signal });
+    checkChecksum(options, hashed);
+    try {
+      await writer.finish();
+    } catch (err) {
+      throw ioError("flush the staged bytes to disk", err);
+    }
+    throwIfAborted(options);
+    const tempName = writer.tempName;
+    return await commitManaged(
+      ctx,
+      hashed,
+      tempName,
+      async () => {
+        placed = true;
+        return ctx.blobs.commit(tempName, hashed.digest, hashed.size);
+      },
+      () => describe(ctx, opened, options, hashed, null),
+      options,
+    );
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    if (placed) await ctx.blobs.removeTemp(writer.tempName).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function stageMove(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
+  const file = opened.path as string;
+  const stats = opened.stats;
+  const storeDevice = await ctx.blobs.localDevice().catch(() => null);
+  // A file with other hard links would stay writable through them once renamed in: copy it instead.
+  if (stats === null || storeDevice === null || stats.dev !== storeDevice || stats.nlink > 1) {
+    const outcome = await stageCopy(ctx, opened, options);
+    await ctx.fs.unlink(file).catch((err: unknown) => {
+      if (errnoCode(err) !== "ENOENT") throw ioError(`remove ${file} after copying it in`, err, file);
+    });
+    return outcome;
+  }
+  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal });
+  checkChecksum(options, hashed);
+  await opened.assertUnchanged();
+  throwIfAborted(options);
+  return commitManaged(
+    ctx,
+    hashed,
+    null,
+    async () => {
+      const adopted = await ctx.blobs.adoptFile(file, hashed.digest, hashed.size);
+      if (adopted === null) throw new AttacheError("IO_ERROR", `Could not rename ${file} into the store.`, { path: file });
+      return adopted;
+    },
+    () => describe(ctx, opened, options, hashed, null),
+    options,
+  );
+}
+
+async function stageReference(
+  ctx: StoreContext,
+  opened: OpenedSource,
+  options: ResolvedStageOptions,
+): Promise<StageOutcome> {
+  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal });
+  checkChecksum(options, hashed);
+  await opened.assertUnchanged();
+  throwIfAborted(options);
+  const staged = await describe(ctx, opened, options, hashed, opened.path);
+  const { record, merged } = await ctx.manifest.commitStage(null, staged);
+  return { record, deduplicated: merged };
+}

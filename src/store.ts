@@ -1,0 +1,366 @@
+/**
+ * The store facade: composes the blob store, the manifest, the staging
+ * pipeline, the sweep and verify; checks refs and scopes; runs the
+ * background sweeper; and refuses every call once closed.
+ */
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { filesystemBlobStore } from "./blobs/filesystem.js";
+import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
+import { parseDuration } from "./duration.js";
+import { AttacheError, invalidArgument, ioError, notFound, storeClosed } from "./errors.js";
+import { nodeFileSystem } from "./fs-seam.js";
+import { isId, newId, parseRef, refOf } from "./ids.js";
+import { isLive } from "./manifest/merge.js";
+import { sqliteManifest } from "./manifest/sqlite.js";
+import type { AttachmentRecord } from "./manifest/types.js";
+import { resolveOptions, type ResolvedOptions, type StoreOptions } from "./options.js";
+import { localPathOf, openVerified, readVerified } from "./read.js";
+import { stageSource } from "./stage.js";
+import { resolveStageOptions, validateScope } from "./stage-options.js";
+import { sweepStore } from "./sweep.js";
+import { publishReleased, publishStaged, stageTrace, sweepTrace, traced, verifyTrace } from "./telemetry.js";
+import type {
+  Attachment,
+  Lease,
+  LeaseOptions,
+  ListOptions,
+  Metrics,
+  ScopedStore,
+  StageOptions,
+  StageSource,
+  Store,
+  SweepReport,
+  TemporaryAttachment,
+  VerifyOptions,
+  VerifyReport,
+} from "./types.js";
+import { verifyStore } from "./verify.js";
+
+const DEFAULT_LEASE_TTL = "10m";
+/** A lease's end must be a finite time; `Infinity` means "until released". */
+const FOREVER = 8.64e15;
+const LIST_PAGE = 500;
+
+/**
+ * Opens (creating if needed) the store in `options.dir`. Every option has a
+ * default; see {@link StoreOptions}.
+ */
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  const resolved = resolveOptions(options);
+  const fs = resolved.fileSystem ?? nodeFileSystem;
+  const blobs = resolved.blobStore ?? filesystemBlobStore({ dir: resolved.dir, fileSystem: fs });
+  const manifest = resolved.manifest ?? sqliteManifest({ file: path.join(resolved.dir, "manifest.db") });
+  try {
+    await blobs.open();
+    await manifest.open();
+  } catch (err) {
+    await manifest.close().catch(() => undefined);
+    await blobs.close().catch(() => undefined);
+    throw ioError(`open the store in ${resolved.dir}`, err, resolved.dir);
+  }
+  return new AttacheStore(resolved, { options: resolved, blobs, manifest, fs, now: resolved.clock });
+}
+
+class AttacheStore implements Store {
+  readonly dir: string;
+  private closed = false;
+  private readonly running = new Set<Promise<unknown>>();
+  private timer: NodeJS.Timeout | undefined;
+  private backgroundSweep: Promise<unknown> | undefined;
+
+  constructor(
+    options: ResolvedOptions,
+    private readonly ctx: StoreContext,
+  ) {
+    this.dir = options.dir;
+    if (options.sweepIntervalMs !== null) {
+      this.timer = setInterval(() => this.sweepInBackground(), options.sweepIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Runs an operation unless the store is closed, and lets `close` wait for it. */
+  private track<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(storeClosed());
+    const promise = operation();
+    this.running.add(promise);
+    const forget = () => void this.running.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  private sweepInBackground(): void {
+    if (this.closed || this.backgroundSweep !== undefined) return;
+    // Failures reach subscribers of the attache:sweep tracing channel; the next tick retries.
+    this.backgroundSweep = this.sweep()
+      .catch(() => undefined)
+      .finally(() => (this.backgroundSweep = undefined));
+  }
+
+  /** The live record behind a ref, confined to `scope` when given. */
+  private async live(ref: string, scope: string | undefined): Promise<AttachmentRecord> {
+    const id = parseRef(ref);
+    const record = await this.ctx.manifest.getAttachment(id);
+    if (record === undefined || !isLive(record, this.ctx.now()) || (scope !== undefined && record.scope !== scope)) {
+      throw notFound(refOf(id));
+    }
+    return record;
+  }
+
+  scope(name: string): ScopedStore {
+    return new ScopedHandle(this, validateScope(name));
+  }
+
+  stage(source: StageSource, options?: StageOptions): Promise<Attachment> {
+    return this.track(async () => {
+      const resolved = resolveStageOptions(options, this.ctx.options);
+      const context = { scope: resolved.scope, mode: resolved.mode };
+      return traced(stageTrace, context, async () => {
+        const { record, deduplicated } = await stageSource(this.ctx, source, resolved);
+        const attachment = toAttachment(this.ctx, record);
+        publishStaged(attachment, deduplicated);
+        return attachment;
+      });
+    });
+  }
+
+  get(ref: string, scope?: string): Promise<Attachment> {
+    return this.track(async () => toAttachment(this.ctx, await this.live(ref, scope)));
+  }
+
+  resolve(ref: string, scope?: string): Promise<{ path: string; attachment: Attachment }> {
+    return this.track(async () => {
+      const record = await this.live(ref, scope);
+      return { path: await localPathOf(this.ctx, record), attachment: toAttachment(this.ctx, record) };
+    });
+  }
+
+  read(ref: string, scope?: string): Promise<Buffer> {
+    return this.track(async () => readVerified(this.ctx, await this.live(ref, scope)));
+  }
+
+  open(ref: string, scope?: string): Promise<Readable> {
+    return this.track(async () => openVerified(this.ctx, await this.live(ref, scope)));
+  }
+
+  lease(ref: string, options: LeaseOptions = {}, scope?: string): Promise<Lease> {
+    return this.track(async () => {
+      const id = parseRef(ref);
+      const ttlMs = parseDuration(options.ttl ?? DEFAULT_LEASE_TTL, "lease ttl");
+      const now = this.ctx.now();
+      const probe = await this.live(ref, scope);
+      const leaseId = newId();
+      const expiresAt = Math.min(now + ttlMs, FOREVER);
+      const record = await this.ctx.manifest.addLease(
+        { id: leaseId, attachmentId: id, digest: probe.digest, createdAt: now, expiresAt },
+        scope,
+        now,
+      );
+      if (record === undefined) throw notFound(refOf(id));
+      const ctx = this.ctx;
+      let ended: Promise<void> | undefined;
+      const release = (): Promise<void> =>
+        (ended ??= (async () => {
+          const lease = await ctx.manifest.removeLease(leaseId);
+          if (lease !== undefined) await freeBlobsOf(ctx, [record]);
+        })());
+      try {
+        const file = await localPathOf(ctx, record);
+        return Object.freeze({
+          id: leaseId,
+          path: file,
+          attachment: toAttachment(ctx, record),
+          expiresAt: new Date(expiresAt),
+          release,
+          [Symbol.asyncDispose]: release,
+        });
+      } catch (err) {
+        await release().catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  list(options: ListOptions = {}): Promise<Attachment[]> {
+    return this.track(async () => {
+      const out: Attachment[] = [];
+      for await (const attachment of this.pages(options)) out.push(attachment);
+      return out;
+    });
+  }
+
+  iterate(options: ListOptions = {}): AsyncIterable<Attachment> {
+    return {
+      [Symbol.asyncIterator]: () => this.pages(options)[Symbol.asyncIterator](),
+    };
+  }
+
+  private async *pages(options: ListOptions): AsyncGenerator<Attachment> {
+    if (typeof options !== "object" || options === null) throw invalidArgument("list() options must be an object.");
+    const scope = options.scope === undefined ? undefined : validateScope(options.scope);
+    const limit = options.limit ?? Infinity;
+    if (typeof limit !== "number" || Number.isNaN(limit) || limit < 0) {
+      throw invalidArgument(`limit must be a non-negative number; got ${String(options.limit)}.`);
+    }
+    if (options.after !== undefined && (typeof options.after !== "string" || !isId(options.after.toLowerCase()))) {
+      throw invalidArgument(`after must be an attachment id, as found in attachment.id; got ${JSON.stringify(options.after)}.`);
+    }
+    let after = options.after?.toLowerCase();
+    let remaining = limit;
+    while (remaining > 0) {
+      if (this.closed) throw storeClosed();
+      const page = await this.ctx.manifest.listAttachments({
+        scope,
+        afterId: after,
+        limit: Math.min(remaining, LIST_PAGE),
+        includeExpired: options.includeExpired === true,
+        now: this.ctx.now(),
+      });
+      for (const record of page) yield toAttachment(this.ctx, record);
+      if (page.length < Math.min(remaining, LIST_PAGE)) return;
+      remaining -= page.length;
+      after = (page[page.length - 1] as AttachmentRecord).id;
+    }
+  }
+
+  temporary(source: StageSource, options?: StageOptions): Promise<TemporaryAttachment> {
+    return this.track(async () => {
+      const attachment = await this.stage(source, options);
+      let released: Promise<boolean> | undefined;
+      const release = (): Promise<boolean> => (released ??= this.release(attachment.ref, attachment.scope));
+      return Object.freeze({
+        ...attachment,
+        release,
+        [Symbol.asyncDispose]: async () => {
+          // Disposal after close has nothing left to release: the store is gone.
+          if (!this.closed) await release();
+        },
+      });
+    });
+  }
+
+  release(ref: string, scope?: string): Promise<boolean> {
+    return this.track(async () => {
+      const id = parseRef(ref);
+      const record = await this.ctx.manifest.releaseAttachment(id, scope, this.ctx.now());
+      if (record === undefined) return false;
+      publishReleased(toAttachment(this.ctx, record));
+      await freeBlobsOf(this.ctx, [record]);
+      return true;
+    });
+  }
+
+  releaseScope(scope: string): Promise<number> {
+    return this.track(async () => {
+      const records = await this.ctx.manifest.releaseScope(validateScope(scope), this.ctx.now());
+      for (const record of records) publishReleased(toAttachment(this.ctx, record));
+      await freeBlobsOf(this.ctx, records);
+      return records.length;
+    });
+  }
+
+  sweep(): Promise<SweepReport> {
+    return this.track(() => traced(sweepTrace, {}, () => sweepStore(this.ctx)));
+  }
+
+  metrics(): Promise<Metrics> {
+    return this.track(async () => {
+      const m = await this.ctx.manifest.metrics(this.ctx.now());
+      return {
+        attachments: m.attachments,
+        blobs: m.blobs,
+        scopes: m.scopes,
+        logicalBytes: m.logicalBytes,
+        storedBytes: m.storedBytes,
+        dedupSavedBytes: m.logicalBytes - m.distinctLiveBytes,
+        persistent: m.persistent,
+        expirable: m.expirable,
+        expired: m.expired,
+        leases: m.leases,
+        nextExpiryAt: m.nextExpiryAt === null ? null : new Date(m.nextExpiryAt),
+      };
+    });
+  }
+
+  verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    return this.track(() => traced(verifyTrace, { repair: options.repair === true }, () => verifyStore(this.ctx, options.repair === true)));
+  }
+
+  reset(): Promise<void> {
+    return this.track(async () => {
+      try {
+        await this.ctx.manifest.reset();
+        await this.ctx.blobs.clear();
+      } catch (err) {
+        throw ioError("reset the store", err);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await Promise.allSettled([...this.running]);
+    await this.ctx.manifest.close();
+    await this.ctx.blobs.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** A store confined to one scope: another scope's refs are simply NOT_FOUND. */
+class ScopedHandle implements ScopedStore {
+  constructor(
+    private readonly store: AttacheStore,
+    readonly scope: string,
+  ) {}
+
+  private options<T extends object>(options: T | undefined): T & { scope: string } {
+    if (options !== undefined && (typeof options !== "object" || options === null)) {
+      throw invalidArgument("options must be an object.");
+    }
+    if (options !== undefined && "scope" in options && (options as { scope?: unknown }).scope !== this.scope) {
+      throw invalidArgument(`This handle is confined to scope ${JSON.stringify(this.scope)}; it cannot act on another scope.`);
+    }
+    return { ...(options as T), scope: this.scope };
+  }
+
+  stage(source: StageSource, options?: Omit<StageOptions, "scope">) {
+    return this.store.stage(source, this.options(options));
+  }
+  get(ref: string) {
+    return this.store.get(ref, this.scope);
+  }
+  resolve(ref: string) {
+    return this.store.resolve(ref, this.scope);
+  }
+  read(ref: string) {
+    return this.store.read(ref, this.scope);
+  }
+  open(ref: string) {
+    return this.store.open(ref, this.scope);
+  }
+  lease(ref: string, options?: LeaseOptions) {
+    return this.store.lease(ref, options, this.scope);
+  }
+  list(options?: Omit<ListOptions, "scope">) {
+    return this.store.list(this.options(options));
+  }
+  iterate(options?: Omit<ListOptions, "scope">) {
+    return this.store.iterate(this.options(options));
+  }
+  temporary(source: StageSource, options?: Omit<StageOptions, "scope">) {
+    return this.store.temporary(source, this.options(options));
+  }
+  release(ref: string): Promise<boolean>;
+  release(): Promise<number>;
+  release(ref?: string): Promise<boolean | number> {
+    return ref === undefined ? this.store.releaseScope(this.scope) : this.store.release(ref, this.scope);
+  }
+}
+
+export { AttacheError };
