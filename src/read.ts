@@ -17,10 +17,7 @@ import type { AttachmentRecord } from "./manifest/types.js";
 export async function openRaw(ctx: StoreContext, record: AttachmentRecord): Promise<Readable> {
   if (record.referencePath === null) return ctx.blobs.openRead(record.digest);
   const handle = await ctx.fs.open(record.referencePath, "r");
-  return createReadStream("", { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 }).on(
-    "close",
-    () => void handle.close().catch(() => undefined),
-  );
+  return createReadStream("", { fd: handle, highWaterMark: 1 << 20 });
 }
 
 function locationOf(ctx: StoreContext, record: AttachmentRecord): string {

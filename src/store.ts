@@ -329,7 +329,7 @@ class ScopedHandle implements ScopedStore {
     return { ...(options as T), scope: this.scope };
   }
 
-  stage(source: StageSource, options?: Omit<StageOptions, "scope">) {
+  async stage(source: StageSource, options?: Omit<StageOptions, "scope">) {
     return this.store.stage(source, this.options(options));
   }
   get(ref: string) {
@@ -347,13 +347,15 @@ class ScopedHandle implements ScopedStore {
   lease(ref: string, options?: LeaseOptions) {
     return this.store.lease(ref, options, this.scope);
   }
-  list(options?: Omit<ListOptions, "scope">) {
+  async list(options?: Omit<ListOptions, "scope">) {
     return this.store.list(this.options(options));
   }
-  iterate(options?: Omit<ListOptions, "scope">) {
-    return this.store.iterate(this.options(options));
+  iterate(options?: Omit<ListOptions, "scope">): AsyncIterable<Attachment> {
+    return {
+      [Symbol.asyncIterator]: () => this.store.iterate(this.options(options))[Symbol.asyncIterator](),
+    };
   }
-  temporary(source: StageSource, options?: Omit<StageOptions, "scope">) {
+  async temporary(source: StageSource, options?: Omit<StageOptions, "scope">) {
     return this.store.temporary(source, this.options(options));
   }
   release(ref: string): Promise<boolean>;

@@ -119,9 +119,10 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
     stat: (digest) => sizeOf(blobPath(digest)),
 
     async openRead(digest) {
+      // The stream owns the FileHandle (not its bare fd): a FileHandle that is
+      // garbage collected closes its fd, which may by then belong to another file.
       const handle = await fs.open(blobPath(digest), "r");
-      return createReadStream("", { fd: handle.fd, autoClose: false, highWaterMark: 1 << 20 })
-        .on("close", () => void handle.close().catch(() => undefined)) as Readable;
+      return createReadStream("", { fd: handle, highWaterMark: 1 << 20 }) as Readable;
     },
 
     pathOf: blobPath,

@@ -131,7 +131,10 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
     },
 
     async close() {
-      if (spillDir !== "" && options.spillDir === undefined) await fs.rm(spillDir, { recursive: true, force: true });
+      if (spillDir !== "" && options.spillDir === undefined) {
+        await fs.rm(spillDir, { recursive: true, force: true });
+        spillDir = "";
+      }
       spilled.clear();
     },
   };
