@@ -155,33 +155,65 @@ export function sqliteManifest(options: SqliteManifestOptions): Manifest {
   return new SqliteManifest(options);
 }
 
+/**
+ * One connection per database file per process, shared by every store opened
+ * on it: the blob-deletion fence holds the write lock across an await, and a
+ * second connection in the same thread would block on that lock synchronously
+ * (a self-deadlock until the busy timeout). Sharing the connection shares the
+ * write mutex instead, so the second store simply queues.
+ */
+interface SharedConnection {
+  db: Database.Database;
+  writes: Mutex;
+  users: number;
+}
+const connections = new Map<string, SharedConnection>();
+
+function openConnection(file: string, busyTimeoutMs: number): SharedConnection {
+  const known = connections.get(file);
+  if (known !== undefined && known.db.open) {
+    known.users++;
+    return known;
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const db = new Database(file, { timeout: busyTimeoutMs });
+  try {
+    fs.chmodSync(file, 0o600);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version < SCHEMA_VERSION) {
+      db.transaction(() => {
+        db.exec(SCHEMA);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    }
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const connection = { db, writes: new Mutex(), users: 1 };
+  connections.set(file, connection);
+  return connection;
+}
+
 class SqliteManifest implements Manifest {
   readonly kind = "sqlite";
   private db!: Database.Database;
-  private readonly writes = new Mutex();
+  private writes!: Mutex;
+  private connection: SharedConnection | undefined;
   private statements!: ReturnType<SqliteManifest["prepare"]>;
 
   constructor(private readonly options: SqliteManifestOptions) {}
 
   async open(): Promise<void> {
-    const { file } = this.options;
+    const file = path.resolve(this.options.file);
     try {
-      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-      this.db = new Database(file, { timeout: this.options.busyTimeoutMs ?? 10_000 });
-      fs.chmodSync(file, 0o600);
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.pragma("foreign_keys = OFF");
-      const version = this.db.pragma("user_version", { simple: true }) as number;
-      if (version < SCHEMA_VERSION) {
-        this.db.transaction(() => {
-          this.db.exec(SCHEMA);
-          this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-        }).immediate();
-      }
+      this.connection = openConnection(file, this.options.busyTimeoutMs ?? 10_000);
+      this.db = this.connection.db;
+      this.writes = this.connection.writes;
       this.statements = this.prepare();
     } catch (err) {
-      this.db?.close();
       throw ioError(`open the manifest ${file}`, err, file);
     }
   }
@@ -511,8 +543,13 @@ class SqliteManifest implements Manifest {
   }
 
   close(): Promise<void> {
-    return this.writes.run(() => {
-      if (this.db?.open) this.db.close();
+    const connection = this.connection;
+    if (connection === undefined) return Promise.resolve();
+    this.connection = undefined;
+    return connection.writes.run(() => {
+      if (--connection.users > 0) return;
+      connections.delete(path.resolve(this.options.file));
+      if (connection.db.open) connection.db.close();
     });
   }
 }

@@ -1,0 +1,72 @@
+/**
+ * The `--json` output of every command. These shapes are a public contract
+ * (documented in docs/cli.md): keys are listed explicitly, in a fixed order,
+ * so that a field added to the library's types never leaks into the CLI's
+ * output unannounced. Dates are ISO-8601 strings in UTC; "never" is `null`.
+ */
+import type { Attachment, Metrics } from "../index.js";
+
+/** An {@link Attachment} as JSON: the library's fields, dates as ISO strings. */
+export interface AttachmentJson {
+  ref: string;
+  id: string;
+  scope: string;
+  name: string;
+  size: number;
+  contentType: string;
+  digest: string;
+  checksum: string;
+  path: string;
+  mode: string;
+  persist: boolean;
+  ttlMs: number | null;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string | null;
+  source: string | null;
+  metadata: Record<string, unknown>;
+}
+
+/** One element of `attache stage --json`: the attachment, and whether its bytes were already stored. */
+export type StagedJson = AttachmentJson & { deduplicated: boolean };
+
+/** {@link Metrics} as JSON: `nextExpiryAt` as an ISO string or `null`. */
+export type MetricsJson = Omit<Metrics, "nextExpiryAt"> & { nextExpiryAt: string | null };
+
+export function attachmentJson(attachment: Attachment): AttachmentJson {
+  return {
+    ref: attachment.ref,
+    id: attachment.id,
+    scope: attachment.scope,
+    name: attachment.name,
+    size: attachment.size,
+    contentType: attachment.contentType,
+    digest: attachment.digest,
+    checksum: attachment.checksum,
+    path: attachment.path,
+    mode: attachment.mode,
+    persist: attachment.persist,
+    ttlMs: attachment.ttlMs,
+    createdAt: attachment.createdAt.toISOString(),
+    updatedAt: attachment.updatedAt.toISOString(),
+    expiresAt: attachment.expiresAt === null ? null : attachment.expiresAt.toISOString(),
+    source: attachment.source,
+    metadata: attachment.metadata,
+  };
+}
+
+export function metricsJson(metrics: Metrics): MetricsJson {
+  return {
+    attachments: metrics.attachments,
+    blobs: metrics.blobs,
+    scopes: metrics.scopes,
+    logicalBytes: metrics.logicalBytes,
+    storedBytes: metrics.storedBytes,
+    dedupSavedBytes: metrics.dedupSavedBytes,
+    persistent: { count: metrics.persistent.count, bytes: metrics.persistent.bytes },
+    expirable: { count: metrics.expirable.count, bytes: metrics.expirable.bytes },
+    expired: { count: metrics.expired.count, bytes: metrics.expired.bytes },
+    leases: metrics.leases,
+    nextExpiryAt: metrics.nextExpiryAt === null ? null : metrics.nextExpiryAt.toISOString(),
+  };
+}

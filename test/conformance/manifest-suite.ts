@@ -1,0 +1,199 @@
+/** What every Manifest must do. Backend test files call `describeManifest` with a factory. */
+import { describe, expect, it } from "vitest";
+import type { Manifest, StagedAttachment } from "../../src/index.js";
+
+const T0 = 1_000_000;
+const HOUR = 3_600_000;
+let counter = 0;
+const hex = (n: number) => n.toString(16).padStart(64, "0");
+const id = () => `01m7yjjjy8${(counter++).toString(32).padStart(16, "0")}`;
+
+function staged(overrides: Partial<StagedAttachment> = {}): StagedAttachment {
+  return {
+    id: id(), scope: "s", digest: hex(1), size: 10, name: "n", contentType: "text/plain", mode: "copy",
+    referencePath: null, persist: false, ttlMs: HOUR, now: T0, source: null, metadata: {}, ...overrides,
+  };
+}
+
+async function stage(m: Manifest, overrides: Partial<StagedAttachment> = {}) {
+  const s = staged(overrides);
+  const intentId = id();
+  if (s.referencePath === null) await m.beginStage({ id: intentId, digest: s.digest, tempName: "t.tmp", createdAt: s.now }, s.size);
+  return m.commitStage(s.referencePath === null ? intentId : null, s);
+}
+
+export function describeManifest(name: string, make: () => Promise<Manifest>): void {
+  describe(`Manifest conformance: ${name}`, () => {
+    it("records a stage: intent first, then the attachment and a referenced blob", async () => {
+      const m = await make();
+      await m.beginStage({ id: "intent1", digest: hex(1), tempName: "a.tmp", createdAt: T0 }, 10);
+      expect(await m.intentTempNames()).toEqual(new Set(["a.tmp"]));
+      expect(await m.getBlob(hex(1))).toEqual({ digest: hex(1), size: 10, refs: 0, createdAt: T0 });
+      const { record, merged } = await m.commitStage("intent1", staged());
+      expect(merged).toBe(false);
+      expect(await m.getAttachment(record.id)).toEqual(record);
+      expect(record).toMatchObject({ expiresAt: T0 + HOUR, ttlMs: HOUR, persist: false, createdAt: T0, updatedAt: T0 });
+      expect((await m.getBlob(hex(1)))?.refs).toBe(1);
+      expect(await m.intentTempNames()).toEqual(new Set());
+      expect(await m.staleIntents(T0 + HOUR, 10)).toEqual([]);
+    });
+
+    it("merges a second staging of the same bytes in the same scope", async () => {
+      const m = await make();
+      const first = await stage(m, { name: "first" });
+      const second = await stage(m, { name: "second", ttlMs: 2 * HOUR, now: T0 + 5 });
+      expect(second.merged).toBe(true);
+      expect(second.record).toMatchObject({ id: first.record.id, name: "first", expiresAt: T0 + 5 + 2 * HOUR, updatedAt: T0 + 5 });
+      expect((await m.getBlob(hex(1)))?.refs).toBe(1);
+      const other = await stage(m, { scope: "other" });
+      expect(other.merged).toBe(false);
+      expect((await m.getBlob(hex(1)))?.refs).toBe(2);
+    });
+
+    it("counts no blob reference for reference mode, and one once a managed stage upgrades it", async () => {
+      const m = await make();
+      const ref = await stage(m, { mode: "reference", referencePath: "/outside/file" });
+      expect(await m.getBlob(hex(1))).toBeUndefined();
+      expect(await m.listReferences(null, 10)).toEqual([ref.record]);
+      const upgraded = await stage(m, { mode: "copy" });
+      expect(upgraded.record).toMatchObject({ id: ref.record.id, mode: "copy", referencePath: null });
+      expect((await m.getBlob(hex(1)))?.refs).toBe(1);
+      expect(await m.listReferences(null, 10)).toEqual([]);
+    });
+
+    it("lists by id with cursor, scope and expiry filters", async () => {
+      const m = await make();
+      const a = await stage(m, { digest: hex(1), scope: "x" });
+      const b = await stage(m, { digest: hex(2), scope: "y", ttlMs: 1 });
+      const c = await stage(m, { digest: hex(3), scope: "x" });
+      const all = { limit: Infinity, includeExpired: false, now: T0 };
+      expect((await m.listAttachments(all)).map((r) => r.id)).toEqual([a, b, c].map((r) => r.record.id));
+      expect((await m.listAttachments({ ...all, now: T0 + 1 })).map((r) => r.id)).toEqual([a, c].map((r) => r.record.id));
+      expect((await m.listAttachments({ ...all, now: T0 + 1, includeExpired: true })).length).toBe(3);
+      expect((await m.listAttachments({ ...all, scope: "x", afterId: a.record.id })).map((r) => r.id)).toEqual([c.record.id]);
+      expect((await m.listAttachments({ ...all, limit: 1 })).map((r) => r.id)).toEqual([a.record.id]);
+    });
+
+    it("releases only live attachments, of the given scope", async () => {
+      const m = await make();
+      const a = await stage(m, { scope: "x" });
+      expect(await m.releaseAttachment(a.record.id, "y", T0)).toBeUndefined();
+      expect(await m.releaseAttachment(a.record.id, undefined, T0 + HOUR)).toBeUndefined();
+      expect((await m.releaseAttachment(a.record.id, "x", T0))?.id).toBe(a.record.id);
+      expect(await m.releaseAttachment(a.record.id, "x", T0)).toBeUndefined();
+      expect((await m.getBlob(hex(1)))?.refs).toBe(0);
+      await stage(m, { scope: "z", digest: hex(2) });
+      await stage(m, { scope: "z", digest: hex(3), ttlMs: 1 });
+      expect((await m.releaseScope("z", T0 + 1)).map((r) => r.digest)).toEqual([hex(2)]);
+    });
+
+    it("leases only live attachments", async () => {
+      const m = await make();
+      const a = await stage(m, { scope: "x" });
+      const lease = { id: "lease1", attachmentId: a.record.id, digest: hex(1), createdAt: T0, expiresAt: T0 + 10 };
+      expect(await m.addLease(lease, "other", T0)).toBeUndefined();
+      expect(await m.addLease(lease, "x", T0 + HOUR)).toBeUndefined();
+      expect((await m.addLease(lease, "x", T0))?.id).toBe(a.record.id);
+      expect((await m.metrics(T0)).leases).toBe(1);
+      expect(await m.removeLease("lease1")).toEqual(lease);
+      expect(await m.removeLease("lease1")).toBeUndefined();
+    });
+
+    it("expires due attachments earliest first, in batches", async () => {
+      const m = await make();
+      await stage(m, { digest: hex(1), ttlMs: 30 });
+      await stage(m, { digest: hex(2), ttlMs: 10 });
+      await stage(m, { digest: hex(3), ttlMs: 20 });
+      await stage(m, { digest: hex(4), persist: true });
+      expect(await m.expireDue(T0 + 5, 10)).toEqual([]);
+      expect((await m.expireDue(T0 + 30, 2)).map((r) => r.digest)).toEqual([hex(2), hex(3)]);
+      expect((await m.expireDue(T0 + 30, 2)).map((r) => r.digest)).toEqual([hex(1)]);
+      expect((await m.unreferencedBlobs(null, 10)).map((b) => b.digest)).toEqual([hex(1), hex(2), hex(3)]);
+      expect((await m.unreferencedBlobs(hex(1), 1)).map((b) => b.digest)).toEqual([hex(2)]);
+    });
+
+    it("deletes a blob only when no attachment, intent or lease needs it", async () => {
+      const m = await make();
+      const a = await stage(m);
+      let removed = 0;
+      const remove = async () => void removed++;
+      expect(await m.deleteBlobIfUnneeded(hex(1), T0, remove)).toBeUndefined();
+      await m.addLease({ id: "l", attachmentId: a.record.id, digest: hex(1), createdAt: T0, expiresAt: T0 + 100 }, undefined, T0);
+      await m.releaseAttachment(a.record.id, undefined, T0);
+      expect(await m.deleteBlobIfUnneeded(hex(1), T0, remove)).toBeUndefined();
+      await m.beginStage({ id: "i", digest: hex(1), tempName: null, createdAt: T0 }, 10);
+      expect(await m.deleteBlobIfUnneeded(hex(1), T0 + 100, remove)).toBeUndefined();
+      await m.abandonStage("i");
+      expect(removed).toBe(0);
+      await expect(m.deleteBlobIfUnneeded(hex(1), T0 + 100, async () => { throw new Error("EIO"); })).rejects.toThrow();
+      expect(await m.getBlob(hex(1))).toBeDefined();
+      expect(await m.deleteBlobIfUnneeded(hex(1), T0 + 100, remove)).toMatchObject({ digest: hex(1) });
+      expect(removed).toBe(1);
+      expect(await m.getBlob(hex(1))).toBeUndefined();
+      expect(await m.deleteBlobIfUnneeded(hex(1), T0 + 100, remove)).toBeUndefined();
+    });
+
+    it("serialises a stage of the same bytes behind a deletion in progress", async () => {
+      const m = await make();
+      const a = await stage(m);
+      await m.releaseAttachment(a.record.id, undefined, T0);
+      const events: string[] = [];
+      let finishRemoval!: () => void;
+      const removal = m.deleteBlobIfUnneeded(hex(1), T0, async () => {
+        events.push("removing");
+        await new Promise<void>((resolve) => (finishRemoval = resolve));
+        events.push("removed");
+      });
+      while (events.length === 0) await new Promise((r) => setImmediate(r));
+      const restage = m.beginStage({ id: "again", digest: hex(1), tempName: "b.tmp", createdAt: T0 }, 10).then(() => events.push("intent"));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(events).toEqual(["removing"]);
+      finishRemoval();
+      await removal;
+      await restage;
+      expect(events).toEqual(["removing", "removed", "intent"]);
+      expect(await m.getBlob(hex(1))).toMatchObject({ refs: 0 });
+      expect(await m.deleteBlobIfUnneeded(hex(1), T0, async () => undefined)).toBeUndefined();
+    });
+
+    it("finds stale intents and stale leases by age", async () => {
+      const m = await make();
+      await m.beginStage({ id: "old", digest: hex(1), tempName: "old.tmp", createdAt: T0 }, 1);
+      await m.beginStage({ id: "new", digest: hex(2), tempName: null, createdAt: T0 + 100 }, 1);
+      expect((await m.staleIntents(T0 + 50, 10)).map((i) => i.id)).toEqual(["old"]);
+      const a = await stage(m, { digest: hex(3) });
+      await m.addLease({ id: "l1", attachmentId: a.record.id, digest: hex(3), createdAt: T0, expiresAt: T0 + 10 }, undefined, T0);
+      await m.addLease({ id: "l2", attachmentId: a.record.id, digest: hex(3), createdAt: T0, expiresAt: T0 + 90 }, undefined, T0);
+      expect((await m.reclaimLeases(T0 + 50, 10)).map((l) => l.id)).toEqual(["l1"]);
+      expect((await m.metrics(T0)).leases).toBe(1);
+    });
+
+    it("drops the attachments of a damaged blob, and single attachments", async () => {
+      const m = await make();
+      const a = await stage(m, { scope: "a" });
+      await stage(m, { scope: "b" });
+      const ref = await stage(m, { scope: "c", mode: "reference", referencePath: "/x" });
+      expect((await m.dropAttachmentsOfBlob(hex(1))).length).toBe(2);
+      expect(await m.getAttachment(a.record.id)).toBeUndefined();
+      expect((await m.getBlob(hex(1)))?.refs).toBe(0);
+      expect((await m.dropAttachment(ref.record.id))?.id).toBe(ref.record.id);
+      expect(await m.dropAttachment(ref.record.id)).toBeUndefined();
+    });
+
+    it("computes metrics and resets", async () => {
+      const m = await make();
+      await stage(m, { scope: "a", size: 4, digest: hex(1), persist: true });
+      await stage(m, { scope: "b", size: 4, digest: hex(1) });
+      await stage(m, { scope: "b", size: 2, digest: hex(2), ttlMs: 1 });
+      const metrics = await m.metrics(T0 + 1);
+      expect(metrics).toEqual({
+        attachments: 2, scopes: 2, logicalBytes: 8, distinctLiveBytes: 4, blobs: 2, storedBytes: 6,
+        persistent: { count: 1, bytes: 4 }, expirable: { count: 1, bytes: 4 }, expired: { count: 1, bytes: 2 },
+        leases: 0, nextExpiryAt: T0 + HOUR,
+      });
+      expect((await m.listBlobs(null, 10)).map((b) => b.digest)).toEqual([hex(1), hex(2)]);
+      await m.reset();
+      expect((await m.metrics(T0)).attachments + (await m.metrics(T0)).blobs).toBe(0);
+    });
+  });
+}
