@@ -1,0 +1,178 @@
+/** Path sources and the three modes, on the embedded store. */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { describe, expect, it } from "vitest";
+import { openStore } from "../../src/index.js";
+import { embeddedHarness, sha256, tempDir, writeTempFile } from "../support/fixtures.js";
+
+async function codeOf(promise: Promise<unknown>) {
+  return promise.then(() => undefined, (err: { code?: string }) => err.code);
+}
+
+describe("path sources", () => {
+  it("stages a path string and a file: URL, naming them after the file", async () => {
+    const store = await embeddedHarness().open();
+    const file = writeTempFile("report.csv", "a,b\n1,2\n");
+    const a = await store.stage(file);
+    expect(a).toMatchObject({ name: "report.csv", contentType: "text/csv", size: 8, mode: "copy" });
+    const b = await store.stage(pathToFileURL(file), { scope: "url" });
+    expect(b.checksum).toBe(a.checksum);
+    expect(fs.readFileSync(file, "utf8")).toBe("a,b\n1,2\n");
+    expect(a.path).not.toBe(file);
+  });
+
+  it("hashes a large file in one pass, byte for byte", async () => {
+    const store = await embeddedHarness().open();
+    const bytes = Buffer.alloc(5 * 1024 * 1024 + 123);
+    for (let i = 0; i < bytes.length; i += 4096) bytes[i] = i % 251;
+    const file = writeTempFile("big.bin", bytes);
+    const a = await store.stage(file);
+    expect(a.checksum).toBe(sha256(bytes));
+    expect((await store.read(a.ref)).equals(bytes)).toBe(true);
+  });
+
+  it("refuses missing paths, directories, FIFOs and devices without hanging", async () => {
+    const store = await embeddedHarness().open();
+    const dir = tempDir();
+    const fifo = path.join(dir, "pipe");
+    execFileSync("mkfifo", [fifo]);
+    for (const bad of [path.join(dir, "missing"), dir, fifo, "/dev/zero", "/dev/null"]) {
+      const err = await store.stage(bad).catch((e: unknown) => e);
+      expect(err, bad).toMatchObject({ code: "INVALID_SOURCE" });
+    }
+    expect(await store.list()).toEqual([]);
+  });
+
+  it("follows a symlink when copying, refuses one when moving or referencing", async () => {
+    const store = await embeddedHarness().open();
+    const target = writeTempFile("target.txt", "linked bytes");
+    const link = path.join(tempDir(), "link.txt");
+    fs.symlinkSync(target, link);
+    expect((await store.stage(link)).checksum).toBe(sha256("linked bytes"));
+    expect(await codeOf(store.stage(link, { mode: "move", scope: "m" }))).toBe("INVALID_SOURCE");
+    expect(await codeOf(store.stage(link, { mode: "reference", scope: "r" }))).toBe("INVALID_SOURCE");
+    expect(fs.readFileSync(target, "utf8")).toBe("linked bytes");
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe("move", () => {
+  it("renames a file on the same filesystem into the store", async () => {
+    const harness = embeddedHarness();
+    const store = await harness.open();
+    const file = path.join(harness.dir, "..", `${path.basename(harness.dir)}-move.bin`);
+    fs.writeFileSync(file, "moved bytes");
+    const { ino } = fs.statSync(file);
+    try {
+      const a = await store.stage(file, { mode: "move" });
+      expect(a).toMatchObject({ mode: "move", name: path.basename(file), checksum: sha256("moved bytes") });
+      expect(fs.existsSync(file)).toBe(false);
+      expect(fs.statSync(a.path).ino).toBe(ino);
+      expect(fs.statSync(a.path).mode & 0o777).toBe(0o600);
+      expect((await store.read(a.ref)).toString()).toBe("moved bytes");
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
+  it("drops the source when the bytes are already stored", async () => {
+    const store = await embeddedHarness().open();
+    await store.stage(Buffer.from("known"));
+    const file = writeTempFile("dup.txt", "known");
+    const a = await store.stage(file, { mode: "move", scope: "other" });
+    expect(fs.existsSync(file)).toBe(false);
+    expect((await store.read(a.ref)).toString()).toBe("known");
+    expect((await store.metrics()).blobs).toBe(1);
+  });
+
+  it("copies then unlinks across filesystems", async () => {
+    if (!fs.existsSync("/dev/shm")) return;
+    const store = await embeddedHarness().open();
+    const dir = fs.mkdtempSync("/dev/shm/attache-");
+    try {
+      const file = path.join(dir, "elsewhere.txt");
+      fs.writeFileSync(file, "from another filesystem");
+      if (fs.statSync(file).dev === fs.statSync(store.dir).dev) return;
+      const a = await store.stage(file, { mode: "move" });
+      expect(fs.existsSync(file)).toBe(false);
+      expect((await store.read(a.ref)).toString()).toBe("from another filesystem");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("copies a file with other hard links instead of renaming it", async () => {
+    const store = await embeddedHarness().open();
+    const file = writeTempFile("linked.txt", "hard linked");
+    const other = `${file}.other`;
+    fs.linkSync(file, other);
+    const a = await store.stage(file, { mode: "move" });
+    expect(fs.existsSync(file)).toBe(false);
+    expect(fs.statSync(a.path).ino).not.toBe(fs.statSync(other).ino);
+    fs.writeFileSync(other, "changed through the other link");
+    expect((await store.read(a.ref)).toString()).toBe("hard linked");
+  });
+});
+
+describe("reference", () => {
+  it("records an outside file and never deletes, moves or writes it", async () => {
+    const harness = embeddedHarness();
+    const store = await harness.open({ clock: () => 1_000 });
+    const file = writeTempFile("ref.txt", "outside");
+    const before = fs.statSync(file);
+    const a = await store.stage(file, { mode: "reference", ttl: "1s" });
+    expect(a).toMatchObject({ mode: "reference", path: file, checksum: sha256("outside") });
+    expect((await store.resolve(a.ref)).path).toBe(file);
+    expect((await store.read(a.ref)).toString()).toBe("outside");
+    expect((await store.metrics()).blobs).toBe(0);
+    await store.release(a.ref);
+    const again = await store.stage(file, { mode: "reference", ttl: "1s" });
+    await store.close();
+    const later = await openStore({ dir: harness.dir, sweepInterval: false, clock: () => 1_000_000 });
+    expect((await later.sweep()).expired).toBe(1);
+    await later.stage(file, { mode: "reference" });
+    await later.verify({ repair: true });
+    await later.reset();
+    await later.close();
+    const after = fs.statSync(file);
+    expect(fs.readFileSync(file, "utf8")).toBe("outside");
+    expect([after.ino, after.mtimeMs, after.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+    expect(again.id).not.toBe(a.id);
+  });
+
+  it("fails reads with INTEGRITY_ERROR once the outside file changes", async () => {
+    const store = await embeddedHarness().open();
+    const file = writeTempFile("changing.txt", "version 1");
+    const a = await store.stage(file, { mode: "reference" });
+    fs.writeFileSync(file, "version 2");
+    expect(await codeOf(store.read(a.ref))).toBe("INTEGRITY_ERROR");
+    fs.writeFileSync(file, "version 22");
+    expect(await codeOf(store.read(a.ref))).toBe("INTEGRITY_ERROR");
+    expect(await codeOf(store.resolve(a.ref))).toBe("INTEGRITY_ERROR");
+    fs.rmSync(file);
+    expect(await codeOf(store.read(a.ref))).toBe("INTEGRITY_ERROR");
+  });
+
+  it("a managed copy of referenced bytes no longer depends on the outside file", async () => {
+    const store = await embeddedHarness().open();
+    const file = writeTempFile("soon-gone.txt", "precious");
+    const ref = await store.stage(file, { mode: "reference" });
+    const copy = await store.stage(file);
+    expect(copy.id).toBe(ref.id);
+    expect(copy.mode).toBe("copy");
+    fs.rmSync(file);
+    expect((await store.read(copy.ref)).toString()).toBe("precious");
+  });
+
+  it("refuses files inside the store's own directory", async () => {
+    const harness = embeddedHarness();
+    const store = await harness.open();
+    const inside = path.join(harness.dir, "inside.txt");
+    fs.writeFileSync(inside, "x");
+    expect(await codeOf(store.stage(inside, { mode: "reference" }))).toBe("INVALID_SOURCE");
+    expect(await codeOf(store.stage(inside, { mode: "move" }))).toBe("INVALID_SOURCE");
+    expect(fs.existsSync(inside)).toBe(true);
+  });
+});
