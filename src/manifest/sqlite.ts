@@ -169,7 +169,7 @@ interface SharedConnection {
 }
 const connections = new Map<string, SharedConnection>();
 
-function openConnection(file: string, busyTimeoutMs: number): SharedConnection {
+async function openConnection(file: string, busyTimeoutMs: number): Promise<SharedConnection> {
   const known = connections.get(file);
   if (known !== undefined && known.db.open) {
     known.users++;
@@ -179,22 +179,47 @@ function openConnection(file: string, busyTimeoutMs: number): SharedConnection {
   const db = new Database(file, { timeout: busyTimeoutMs });
   try {
     fs.chmodSync(file, 0o600);
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
-    const version = db.pragma("user_version", { simple: true }) as number;
-    if (version < SCHEMA_VERSION) {
-      db.transaction(() => {
-        db.exec(SCHEMA);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      }).immediate();
-    }
+    // Switching a new database to WAL takes an exclusive lock that SQLite does
+    // not wait for (no busy handler): when several processes create the store
+    // at once, the losers get SQLITE_BUSY at once, so retry here.
+    await retryWhileBusy(busyTimeoutMs, () => {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (version < SCHEMA_VERSION) {
+        db.transaction(() => {
+          db.exec(SCHEMA);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }).immediate();
+      }
+    });
   } catch (err) {
     db.close();
     throw err;
   }
+  const raced = connections.get(file);
+  if (raced !== undefined && raced.db.open) {
+    // Another open in this process finished first; use its connection.
+    db.close();
+    raced.users++;
+    return raced;
+  }
   const connection = { db, writes: new Mutex(), users: 1 };
   connections.set(file, connection);
   return connection;
+}
+
+async function retryWhileBusy(timeoutMs: number, fn: () => void): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if ((code !== "SQLITE_BUSY" && code !== "SQLITE_LOCKED") || Date.now() + delay > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
+  }
 }
 
 class SqliteManifest implements Manifest {
@@ -209,7 +234,7 @@ class SqliteManifest implements Manifest {
   async open(): Promise<void> {
     const file = path.resolve(this.options.file);
     try {
-      this.connection = openConnection(file, this.options.busyTimeoutMs ?? 10_000);
+      this.connection = await openConnection(file, this.options.busyTimeoutMs ?? 10_000);
       this.db = this.connection.db;
       this.writes = this.connection.writes;
       this.statements = this.prepare();

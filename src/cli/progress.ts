@@ -1,0 +1,101 @@
+/**
+ * Progress on long work: a byte bar with rate and ETA, drawn on stderr with
+ * cli-progress, only when stderr is a terminal (or ATTACHE_FORCE_TTY=1) and
+ * never with --quiet. Progress is measured by counting the bytes that flow
+ * through a stream, so it reflects real work rather than a guess.
+ */
+import { Transform } from "node:stream";
+import cliProgress from "cli-progress";
+import { formatBytes, formatRate, formatSpan, truncate } from "./format.js";
+
+/** Inputs smaller than this finish too fast for a bar to help. */
+export const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
+
+const LABEL_WIDTH = 24;
+const BAR_WIDTH = { min: 10, max: 30 };
+
+/**
+ * Whether to draw progress. `ATTACHE_FORCE_TTY=1` draws it even when stderr
+ * is not a terminal (for tests and for log capture), `ATTACHE_FORCE_TTY=0`
+ * never draws it; otherwise it is drawn when stderr is a terminal.
+ */
+export function progressWanted(quiet: boolean | undefined): boolean {
+  if (quiet === true) return false;
+  const forced = process.env.ATTACHE_FORCE_TTY;
+  if (forced === "1") return true;
+  if (forced === "0") return false;
+  return process.stderr.isTTY === true;
+}
+
+/** A pass-through stream that reports how many bytes went by. */
+export function countingStream(onBytes: (bytes: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      onBytes(chunk.length);
+      callback(null, chunk);
+    },
+  });
+}
+
+/** A progress display fed with byte counts. */
+export interface ByteProgress {
+  /** Counts `bytes` more as done. */
+  add(bytes: number): void;
+  /** Draws the final state and releases the terminal line; idempotent. */
+  finish(): void;
+}
+
+/**
+ * A bar for `label`. With a known `total` it shows percent, bytes, rate and
+ * ETA; without one (stdin) it shows bytes and rate. The bar appears only once
+ * `showAfterBytes` have gone by, so small inputs never flash one.
+ */
+export function byteProgress(label: string, total: number | null, showAfterBytes = 0): ByteProgress {
+  const startedAt = Date.now();
+  let done = 0;
+  let bar: cliProgress.SingleBar | undefined;
+  let finished = false;
+
+  const render = (_options: cliProgress.Options, params: cliProgress.Params): string => {
+    const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
+    const rate = done / seconds;
+    const name = truncate(label, LABEL_WIDTH);
+    if (total === null) return `${name}  ${formatBytes(done)}  ${formatRate(rate)}`;
+    const percent = total === 0 ? 100 : Math.min(100, Math.floor((done / total) * 100));
+    const remainingMs = rate > 0 ? ((total - done) / rate) * 1000 : Infinity;
+    const eta = remainingMs < 1000 ? "0s" : Number.isFinite(remainingMs) ? formatSpan(remainingMs) : "--";
+    const text = `${String(percent).padStart(3)}%  ${formatBytes(done)} / ${formatBytes(total)}  ${formatRate(rate)}  ETA ${eta}`;
+    const width = Math.min(BAR_WIDTH.max, Math.max(BAR_WIDTH.min, (params.maxWidth ?? 80) - name.length - text.length - 6));
+    const filled = Math.round((percent / 100) * width);
+    return `${name}  [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${text}`;
+  };
+
+  const start = () => {
+    bar = new cliProgress.SingleBar({
+      stream: process.stderr,
+      format: render,
+      fps: 8,
+      // Forced on a pipe, cli-progress writes one line per redraw instead of rewriting one line.
+      noTTYOutput: true,
+      notTTYSchedule: 1000,
+      hideCursor: false,
+      gracefulExit: false,
+    });
+    bar.start(total ?? 0, done);
+  };
+
+  return {
+    add(bytes) {
+      if (finished) return;
+      done += bytes;
+      if (bar === undefined && done >= showAfterBytes) start();
+      bar?.update(done);
+    },
+    finish() {
+      if (finished) return;
+      finished = true;
+      bar?.update(done);
+      bar?.stop();
+    },
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * `attache stage <file|->...`: stages files (or stdin) and prints the new
+ * attachments. Large copies show a progress bar on a terminal; to measure
+ * one, the file is read through a counting stream, so the stream is what the
+ * store stages and the display name is passed along explicitly.
+ */
+import diagnostics_channel from "node:diagnostics_channel";
+import { fstatSync, promises as fsp } from "node:fs";
+import path from "node:path";
+import { pipeline, type Readable } from "node:stream";
+import { Option, type Command } from "commander";
+import type { Attachment, StageMode, StageOptions, StageSource, Store } from "../index.js";
+import { formatBytes, formatExpiry, renderTable } from "./format.js";
+import { attachmentJson } from "./json-shapes.js";
+import { parseMetadataOption, parseTtlOption, USAGE_ERROR } from "./option-parsers.js";
+import { writeJson, writeOut } from "./output.js";
+import { byteProgress, countingStream, LARGE_INPUT_BYTES, progressWanted, type ByteProgress } from "./progress.js";
+import { globalsOf, withStore } from "./store-session.js";
+
+interface StageCommandOptions {
+  scope?: string;
+  name?: string;
+  ttl?: number;
+  persist?: boolean;
+  type?: string;
+  checksum?: string;
+  mode: StageMode;
+  metadata?: Record<string, unknown>;
+  source?: string;
+  quiet?: boolean;
+}
+
+interface Staged {
+  attachment: Attachment;
+  deduplicated: boolean;
+}
+
+export function registerStageCommand(program: Command): void {
+  program
+    .command("stage")
+    .description("stage files (or stdin, as -) and print their refs")
+    .argument("<sources...>", "files to stage; - reads stdin")
+    .option("--scope <scope>", 'scope the attachments belong to (default: "default")')
+    .option("--name <name>", "display name (one source only; default: the file's basename)")
+    .option("--ttl <duration>", 'lifetime such as 30m, 24h, 7d (default: the store\'s, 24h)', parseTtlOption)
+    .option("--persist", "never expire")
+    .option("--type <media-type>", "declared content type (default: sniffed from the bytes, then the name)")
+    .option("--checksum <sha256>", "expected SHA-256, hex or sha256:<hex> (one source only)")
+    .addOption(new Option("--mode <mode>", "who owns the bytes").choices(["copy", "move", "reference"]).default("copy"))
+    .option("--metadata <json>", "a JSON object kept with each attachment", parseMetadataOption)
+    .option("--source <label>", 'provenance label such as "telegram" or "tool:image-gen"')
+    .option("-q, --quiet", "no progress bar; print only the refs, one per line")
+    .action(async (sources: string[], options: StageCommandOptions, command: Command) => {
+      if (sources.filter((source) => source === "-").length > 1) command.error("stdin (-) can be staged only once per call.", USAGE_ERROR);
+      if (sources.length > 1 && options.name !== undefined) command.error("--name applies to one source; stage the files one by one.", USAGE_ERROR);
+      if (sources.length > 1 && options.checksum !== undefined) command.error("--checksum applies to one source; stage the files one by one.", USAGE_ERROR);
+      if (options.mode !== "copy" && sources.includes("-")) command.error(`--mode ${options.mode} needs a file; stdin can only be copied.`, USAGE_ERROR);
+      const globals = globalsOf(command);
+      const staged: Staged[] = [];
+      try {
+        await withStore(globals, async (store) => {
+          for (const source of sources) staged.push(await stageOne(store, source, options));
+        });
+      } finally {
+        // Whatever was staged before a failure keeps its ref, so the caller must learn it.
+        if (staged.length > 0) await printStaged(staged, globals.json === true, options.quiet === true);
+      }
+    });
+}
+
+/** Stages one source; aborts it cleanly (nothing kept) on Ctrl-C. */
+async function stageOne(store: Store, source: string, options: StageCommandOptions): Promise<Staged> {
+  const controller = new AbortController();
+  const abort = () => controller.abort(new Error("interrupted"));
+  process.once("SIGINT", abort);
+  let progress: ByteProgress | undefined;
+  let outcome: { id: string; deduplicated: boolean } | undefined;
+  const onStaged = (message: unknown) => {
+    const { attachment, deduplicated } = message as { attachment: Attachment; deduplicated: boolean };
+    outcome = { id: attachment.id, deduplicated };
+  };
+  // The store announces on this public channel whether the bytes were new; stage() itself does not say.
+  diagnostics_channel.subscribe("attache:staged", onStaged);
+  try {
+    const input = await openInput(source, options, (label, total, showAfter) => (progress = byteProgress(label, total, showAfter)));
+    const attachment = await store.stage(input.source, {
+      ...stageOptionsOf(options),
+      ...(input.name === undefined ? {} : { name: input.name }),
+      signal: controller.signal,
+    });
+    progress?.finish();
+    return { attachment, deduplicated: outcome?.id === attachment.id && outcome.deduplicated };
+  } finally {
+    progress?.finish();
+    diagnostics_channel.unsubscribe("attache:staged", onStaged);
+    process.off("SIGINT", abort);
+  }
+}
+
+function stageOptionsOf(options: StageCommandOptions): StageOptions {
+  return {
+    mode: options.mode,
+    ...(options.scope === undefined ? {} : { scope: options.scope }),
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
+    ...(options.persist === true ? { persist: true } : {}),
+    ...(options.type === undefined ? {} : { contentType: options.type }),
+    ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
+    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+    ...(options.source === undefined ? {} : { source: options.source }),
+  };
+}
+
+type StartProgress = (label: string, total: number | null, showAfterBytes: number) => ByteProgress;
+
+/**
+ * What to hand to `stage`. A path stays a path (the store then checks the
+ * file itself and can move or reference it) unless a progress bar is wanted
+ * for a large copy: then the file is read through a counting stream, and its
+ * basename is passed as the name, which the path would otherwise have given.
+ */
+async function openInput(
+  source: string,
+  options: StageCommandOptions,
+  startProgress: StartProgress,
+): Promise<{ source: StageSource; name?: string }> {
+  const wanted = progressWanted(options.quiet);
+  if (source === "-") {
+    if (!wanted) return { source: process.stdin };
+    const size = stdinFileSize();
+    const progress = startProgress("stdin", size, size !== null && size >= LARGE_INPUT_BYTES ? 0 : LARGE_INPUT_BYTES);
+    return { source: counted(process.stdin, progress) };
+  }
+  if (!wanted || options.mode !== "copy") return { source };
+  // Anything but a large regular file goes to the store as a path, which reports bad sources precisely.
+  const stats = await fsp.stat(source).catch(() => null);
+  if (stats === null || !stats.isFile() || stats.size < LARGE_INPUT_BYTES) return { source };
+  const handle = await fsp.open(source, "r").catch(() => null);
+  if (handle === null) return { source };
+  const progress = startProgress(path.basename(source), stats.size, 0);
+  return { source: counted(handle.createReadStream({ highWaterMark: 1 << 20 }), progress), name: options.name ?? path.basename(source) };
+}
+
+/** `input` piped through a counter that feeds `progress`; errors of `input` reach the store. */
+function counted(input: Readable, progress: ByteProgress): Readable {
+  const counter = countingStream((bytes) => progress.add(bytes));
+  // The store sees a failure of `input` as an error of `counter`; the callback only has to exist.
+  pipeline(input, counter, () => undefined);
+  return counter;
+}
+
+/** The size of stdin when it is redirected from a regular file, else `null`. */
+function stdinFileSize(): number | null {
+  try {
+    const stats = fstatSync(0);
+    return stats.isFile() ? stats.size : null;
+  } catch {
+    return null;
+  }
+}
+
+async function printStaged(staged: readonly Staged[], json: boolean, quiet: boolean): Promise<void> {
+  if (json) {
+    await writeJson(staged.map(({ attachment, deduplicated }) => ({ ...attachmentJson(attachment), deduplicated })));
+    return;
+  }
+  if (quiet) {
+    await writeOut(staged.map(({ attachment }) => `${attachment.ref}\n`).join(""));
+    return;
+  }
+  const now = Date.now();
+  const columns = [
+    { header: "ref" },
+    { header: "scope", maxWidth: 32 },
+    { header: "name", maxWidth: 40 },
+    { header: "size", align: "right" as const },
+    { header: "type", maxWidth: 32 },
+    { header: "expires" },
+    { header: "stored" },
+  ];
+  const rows = staged.map(({ attachment: a, deduplicated }) => [
+    a.ref,
+    a.scope,
+    a.name,
+    formatBytes(a.size),
+    a.contentType,
+    formatExpiry(a.expiresAt, now),
+    deduplicated ? "deduplicated" : "new",
+  ]);
+  await writeOut(renderTable(columns, rows));
+}
