@@ -422,7 +422,7 @@ export function describeStore(makeHarness: () => StoreHarness): void {
 
     it("releases a temporary attachment on dispose", async () => {
       const { store } = await setup();
-      let ref = "";
+      let ref: string;
       {
         await using temp = await store.temporary(Buffer.from("scratch"), { scope: "turn" });
         ref = temp.ref;
@@ -518,7 +518,7 @@ export function describeStore(makeHarness: () => StoreHarness): void {
 
     it("closes through Symbol.asyncDispose", async () => {
       const harness = makeHarness();
-      let ref = "";
+      let ref: string;
       let closedStore: Store | undefined;
       {
         await using store = await harness.open();
