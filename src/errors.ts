@@ -34,18 +34,18 @@ export interface AttacheErrorContext {
 export class AttacheError extends Error {
   override readonly name = "AttacheError";
   readonly code: AttacheErrorCode;
-  readonly ref?: string;
-  readonly expected?: string;
-  readonly actual?: string;
-  readonly path?: string;
+  // `declare`: only the fields a given error has are set, so logs stay short.
+  declare readonly ref?: string;
+  declare readonly expected?: string;
+  declare readonly actual?: string;
+  declare readonly path?: string;
 
   constructor(code: AttacheErrorCode, message: string, context: AttacheErrorContext = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
     this.code = code;
-    if (context.ref !== undefined) this.ref = context.ref;
-    if (context.expected !== undefined) this.expected = context.expected;
-    if (context.actual !== undefined) this.actual = context.actual;
-    if (context.path !== undefined) this.path = context.path;
+    for (const key of ["ref", "expected", "actual", "path"] as const) {
+      if (context[key] !== undefined) Object.defineProperty(this, key, { value: context[key], enumerable: true });
+    }
   }
 }
 
