@@ -4,6 +4,7 @@ import { parseDuration, type Duration } from "./duration.js";
 import { invalidArgument } from "./errors.js";
 import type { FileSystem } from "./fs-seam.js";
 import type { Manifest } from "./manifest/types.js";
+import { parseTtl } from "./stage-options.js";
 
 /** Options of {@link openStore}. Every one is optional. */
 export interface StoreOptions {
@@ -72,7 +73,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   if (typeof clock !== "function") throw invalidArgument("clock must be a function returning epoch milliseconds.");
   return Object.freeze({
     dir: path.resolve(dir),
-    defaultTtlMs: parseDuration(options.defaultTtl ?? "24h", "defaultTtl"),
+    defaultTtlMs: parseTtl(options.defaultTtl ?? "24h", "defaultTtl"),
     sweepIntervalMs: sweepIntervalMs === Infinity || sweepIntervalMs === 0 ? null : sweepIntervalMs,
     gracePeriodMs: parseDuration(options.gracePeriod ?? "15m", "gracePeriod"),
     maxSize,

@@ -11,6 +11,17 @@ const MAX_SCOPE_LENGTH = 1024;
 const MAX_LABEL_LENGTH = 256;
 const MAX_METADATA_BYTES = 64 * 1024;
 const MODES: readonly StageMode[] = ["copy", "move", "reference"];
+/** About 10,000 years: beyond it an expiry is not a date JavaScript can hold; use `persist`. */
+export const MAX_TTL_MS = 3.15e14;
+
+/** A parsed ttl, refused when it is finite but too far away to be a date. */
+export function parseTtl(value: unknown, what: string): number {
+  const ms = parseDuration(value as number | string, what);
+  if (ms !== Infinity && ms > MAX_TTL_MS) {
+    throw invalidArgument(`${what} of ${ms} ms is beyond any date; use persist: true (or Infinity) for "never expires".`);
+  }
+  return ms;
+}
 
 export interface ResolvedStageOptions {
   scope: string;
@@ -70,7 +81,7 @@ export function resolveStageOptions(
     scope: validateScope(o.scope ?? DEFAULT_SCOPE),
     name: o.name,
     contentType: o.contentType?.trim(),
-    ttlMs: o.ttl === undefined ? defaults.defaultTtlMs : parseDuration(o.ttl, "ttl"),
+    ttlMs: o.ttl === undefined ? defaults.defaultTtlMs : parseTtl(o.ttl, "ttl"),
     persist: o.persist ?? false,
     checksum: o.checksum === undefined ? undefined : parseChecksum(o.checksum),
     metadata: validateMetadata(o.metadata),

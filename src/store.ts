@@ -7,7 +7,6 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { filesystemBlobStore } from "./blobs/filesystem.js";
 import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
-import { parseDuration } from "./duration.js";
 import { AttacheError, invalidArgument, ioError, notFound, storeClosed } from "./errors.js";
 import { nodeFileSystem } from "./fs-seam.js";
 import { isId, newId, parseRef, refOf } from "./ids.js";
@@ -17,7 +16,7 @@ import type { AttachmentRecord } from "./manifest/types.js";
 import { resolveOptions, type ResolvedOptions, type StoreOptions } from "./options.js";
 import { localPathOf, openVerified, readVerified } from "./read.js";
 import { stageSource } from "./stage.js";
-import { resolveStageOptions, validateScope } from "./stage-options.js";
+import { parseTtl, resolveStageOptions, validateScope } from "./stage-options.js";
 import { sweepStore } from "./sweep.js";
 import { publishReleased, publishStaged, stageTrace, sweepTrace, traced, verifyTrace } from "./telemetry.js";
 import type {
@@ -147,7 +146,7 @@ class AttacheStore implements Store {
   lease(ref: string, options: LeaseOptions = {}, scope?: string): Promise<Lease> {
     return this.track(async () => {
       const id = parseRef(ref);
-      const ttlMs = parseDuration(options.ttl ?? DEFAULT_LEASE_TTL, "lease ttl");
+      const ttlMs = parseTtl(options.ttl ?? DEFAULT_LEASE_TTL, "lease ttl");
       const now = this.ctx.now();
       const probe = await this.live(ref, scope);
       const leaseId = newId();

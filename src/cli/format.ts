@@ -33,7 +33,7 @@ export function formatRate(bytesPerSecond: number): string {
 export function formatSpan(ms: number): string {
   if (!Number.isFinite(ms)) return "forever";
   const abs = Math.abs(ms);
-  if (abs < 1000) return `${Math.floor(abs)}ms`;
+  if (abs < 1000) return `${Math.round(abs)}ms`;
   const seconds = Math.floor(abs / 1000);
   if (seconds < 60) return `${seconds}s`;
   const minutes = Math.floor(seconds / 60);

@@ -78,6 +78,8 @@ export function byteProgress(label: string, total: number | null, showAfterBytes
       // Forced on a pipe, cli-progress writes one line per redraw instead of rewriting one line.
       noTTYOutput: true,
       notTTYSchedule: 1000,
+      // On a pipe each frame already ends its line; "clearing" there only skips the extra blank line.
+      clearOnComplete: process.stderr.isTTY !== true,
       hideCursor: false,
       gracefulExit: false,
     });

@@ -5,7 +5,7 @@
  * (which spans an await) serialises against stages exactly as in SQLite.
  */
 import { Mutex } from "../mutex.js";
-import { isLive, mergeStaging, newRecord } from "./merge.js";
+import { intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
 import type {
   AttachmentRecord,
   BlobRecord,
@@ -64,7 +64,7 @@ class MemoryManifest implements Manifest {
 
   commitStage(intentId: string | null, staged: StagedAttachment) {
     return this.write(() => {
-      if (intentId !== null) this.intents.delete(intentId);
+      if (intentId !== null && !this.intents.delete(intentId)) throw intentReclaimed();
       const managed = staged.referencePath === null;
       if (managed) this.ensureBlob(staged.digest, staged.size, staged.now);
       const key = `${staged.scope}\0${staged.digest}`;

@@ -1,4 +1,17 @@
+import { AttacheError } from "../errors.js";
 import type { AttachmentRecord, StagedAttachment } from "./types.js";
+
+/**
+ * `commitStage` found its intent gone: a sweep took the stage for a crash
+ * leftover (it ran longer than the grace period) and may have deleted its
+ * bytes, so committing now could create an attachment without bytes.
+ */
+export function intentReclaimed(): AttacheError {
+  return new AttacheError(
+    "IO_ERROR",
+    "The stage took longer than the store's gracePeriod and a sweep reclaimed it as a crash leftover; nothing was kept. Stage the source again, or raise gracePeriod.",
+  );
+}
 
 /** True while the attachment is live at `now`. */
 export function isLive(record: Pick<AttachmentRecord, "expiresAt">, now: number): boolean {

@@ -19,7 +19,7 @@ import path from "node:path";
 import { ioError } from "../errors.js";
 import { Mutex } from "../mutex.js";
 import type { StageMode } from "../types.js";
-import { isLive, mergeStaging, newRecord } from "./merge.js";
+import { intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
 import type {
   AttachmentRecord,
   BlobRecord,
@@ -345,7 +345,7 @@ class SqliteManifest implements Manifest {
   commitStage(intentId: string | null, staged: Parameters<Manifest["commitStage"]>[1]) {
     return this.write("commit the attachment to the manifest", () => {
       const s = this.statements;
-      if (intentId !== null) s.deleteIntent.run(intentId);
+      if (intentId !== null && s.deleteIntent.run(intentId).changes === 0) throw intentReclaimed();
       const managed = staged.referencePath === null;
       if (managed) s.insertBlob.run(staged.digest, staged.size, staged.now);
       const row = s.byScopeDigest.get(staged.scope, staged.digest);

@@ -22,7 +22,8 @@ export interface Manifest {
   /**
    * Last step of a stage: creates the attachment, or merges into the one the
    * scope already holds for these bytes (see {@link mergeStaging}), and drops
-   * the intent. One transaction.
+   * the intent. One transaction. Fails with IO_ERROR, committing nothing,
+   * if the intent is gone (a sweep reclaimed the stage as a leftover).
    */
   commitStage(intentId: string | null, staged: StagedAttachment): Promise<CommitResult>;
   /** Drops the intent of a stage that failed. */

@@ -38,6 +38,14 @@ export function describeManifest(name: string, make: () => Promise<Manifest>): v
       expect(await m.staleIntents(T0 + HOUR, 10)).toEqual([]);
     });
 
+    it("refuses to commit a stage whose intent a sweep reclaimed", async () => {
+      const m = await make();
+      await m.beginStage({ id: "slow", digest: hex(1), tempName: "s.tmp", createdAt: T0 }, 10);
+      await m.abandonStage("slow");
+      await expect(m.commitStage("slow", staged())).rejects.toMatchObject({ code: "IO_ERROR" });
+      expect(await m.listAttachments({ limit: Infinity, includeExpired: true, now: T0 })).toEqual([]);
+    });
+
     it("merges a second staging of the same bytes in the same scope", async () => {
       const m = await make();
       const first = await stage(m, { name: "first" });

@@ -59,6 +59,28 @@ describe("sweep of orphans", () => {
     expect((await store.read(live.ref)).toString()).toBe("live");
   });
 
+  it("fails a stage that outlived the grace period instead of committing it without bytes", async () => {
+    const harness = embeddedHarness();
+    const late = new TestClock(Date.now() + 60 * MINUTE);
+    let sweeper: Awaited<ReturnType<typeof harness.open>> | undefined;
+    const sweepingRename: FileSystem = {
+      ...nodeFileSystem,
+      rename: async (from, to) => {
+        // Another process sweeps, an hour later by its clock, just as this stage renames its bytes in.
+        await sweeper?.sweep();
+        return nodeFileSystem.rename(from, to);
+      },
+    };
+    const store = await harness.open({ fileSystem: sweepingRename });
+    sweeper = await harness.open({ clock: late.now, gracePeriod: 0 });
+    const err = await store.stage(Buffer.from("slow stage")).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "IO_ERROR" });
+    expect(await store.list({ includeExpired: true })).toEqual([]);
+    expect((await store.metrics()).blobs).toBe(0);
+    expect(fs.readdirSync(path.join(harness.dir, "tmp"))).toEqual([]);
+    expect(fs.existsSync(blobFile(harness.dir, sha256("slow stage")))).toBe(false);
+  });
+
   it("does no per-attachment work when there is nothing to do", async () => {
     const calls: string[] = [];
     const counting = Object.fromEntries(
