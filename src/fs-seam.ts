@@ -18,6 +18,7 @@ export interface FileSystem {
   chmod: typeof fsp.chmod;
   realpath: typeof fsp.realpath;
   rm: typeof fsp.rm;
+  access: typeof fsp.access;
 }
 
 /** The real filesystem. */
@@ -32,6 +33,7 @@ export const nodeFileSystem: FileSystem = {
   chmod: fsp.chmod,
   realpath: fsp.realpath,
   rm: fsp.rm,
+  access: fsp.access,
 };
 
 /** The errno code of a Node system error, if any. */

@@ -11,11 +11,11 @@
  * the earlier steps did. A `move` on the same filesystem hashes the file in
  * place and renames it at step 3; a `reference` hashes it and records it.
  */
+import { constants } from "node:fs";
 import path from "node:path";
 import { detectContentType } from "./content-type.js";
 import { deleteBlobIfUnneeded, type StoreContext } from "./context.js";
 import { aborted, AttacheError, invalidArgument, ioError } from "./errors.js";
-import { errnoCode } from "./fs-seam.js";
 import { newId } from "./ids.js";
 import { hashSource, type Hashed } from "./ingest.js";
 import type { AttachmentRecord, StagedAttachment } from "./manifest/types.js";
@@ -57,6 +57,15 @@ function assertOutsideStore(ctx: StoreContext, file: string): void {
   const relative = path.relative(ctx.options.dir, file);
   if (!relative.startsWith("..") && !path.isAbsolute(relative)) {
     throw invalidSource(`${file} is inside the store's own directory; it cannot be moved or referenced. Use mode "copy".`, undefined, file);
+  }
+}
+
+/** `move` needs to remove the source afterwards: refuse before copying if its directory is not writable. */
+async function assertRemovable(ctx: StoreContext, file: string): Promise<void> {
+  try {
+    await ctx.fs.access(path.dirname(file), constants.W_OK);
+  } catch (err) {
+    throw invalidSource(`${file} cannot be moved: its directory is not writable by this process. Use mode "copy".`, err, file);
   }
 }
 
@@ -176,12 +185,12 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
   const file = opened.path as string;
   const stats = opened.stats;
   const storeDevice = await ctx.blobs.localDevice().catch(() => null);
+  await assertRemovable(ctx, file);
   // A file with other hard links would stay writable through them once renamed in: copy it instead.
   if (stats === null || storeDevice === null || stats.dev !== storeDevice || stats.nlink > 1) {
     const outcome = await stageCopy(ctx, opened, options);
-    await ctx.fs.unlink(file).catch((err: unknown) => {
-      if (errnoCode(err) !== "ENOENT") throw ioError(`remove ${file} after copying it in`, err, file);
-    });
+    // The bytes are safe in the store now; a source that cannot be removed after all stays where it is.
+    await ctx.fs.unlink(file).catch(() => undefined);
     return outcome;
   }
   const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal });

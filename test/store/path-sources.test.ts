@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { openStore } from "../../src/index.js";
+import { nodeFileSystem, openStore, type FileSystem } from "../../src/index.js";
 import { embeddedHarness, sha256, tempDir, writeTempFile } from "../support/fixtures.js";
 
 async function codeOf(promise: Promise<unknown>) {
@@ -174,5 +174,20 @@ describe("reference", () => {
     expect(await codeOf(store.stage(inside, { mode: "reference" }))).toBe("INVALID_SOURCE");
     expect(await codeOf(store.stage(inside, { mode: "move" }))).toBe("INVALID_SOURCE");
     expect(fs.existsSync(inside)).toBe(true);
+  });
+});
+
+describe("move permissions", () => {
+  it("refuses to move a file whose directory it cannot write, before copying anything", async () => {
+    // Tests run as root, who may write anywhere: deny through the filesystem seam instead.
+    const denied = Object.assign(new Error("EACCES: permission denied"), { code: "EACCES" });
+    const readOnlyDirs: FileSystem = { ...nodeFileSystem, access: async () => Promise.reject(denied) };
+    const store = await embeddedHarness().open({ fileSystem: readOnlyDirs });
+    const file = writeTempFile("locked.txt", "locked");
+    const err = await store.stage(file, { mode: "move" }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "INVALID_SOURCE", cause: denied });
+    expect(fs.existsSync(file)).toBe(true);
+    expect((await store.metrics()).blobs).toBe(0);
+    expect(fs.readdirSync(path.join(store.dir, "tmp"))).toEqual([]);
   });
 });
