@@ -62,17 +62,17 @@ describe("sweep of orphans", () => {
   it("fails a stage that outlived the grace period instead of committing it without bytes", async () => {
     const harness = embeddedHarness();
     const late = new TestClock(Date.now() + 60 * MINUTE);
-    let sweeper: Awaited<ReturnType<typeof harness.open>> | undefined;
+    const other: { sweeper?: Awaited<ReturnType<typeof harness.open>> } = {};
     const sweepingRename: FileSystem = {
       ...nodeFileSystem,
       rename: async (from, to) => {
         // Another process sweeps, an hour later by its clock, just as this stage renames its bytes in.
-        await sweeper?.sweep();
+        await other.sweeper?.sweep();
         return nodeFileSystem.rename(from, to);
       },
     };
     const store = await harness.open({ fileSystem: sweepingRename });
-    sweeper = await harness.open({ clock: late.now, gracePeriod: 0 });
+    other.sweeper = await harness.open({ clock: late.now, gracePeriod: 0 });
     const err = await store.stage(Buffer.from("slow stage")).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "IO_ERROR" });
     expect(await store.list({ includeExpired: true })).toEqual([]);
