@@ -94,7 +94,7 @@ export function integrityError(
 ): AttacheError {
   return new AttacheError(
     "INTEGRITY_ERROR",
-    `${message} Run verify({ repair: true }) to drop the damaged attachment, then stage the file again.`,
+    `${message} Run a verify with repair (store.verify({ repair: true }) or \`attache verify --repair\`) to drop the damaged attachment, then stage the file again.`,
     { ...context, ref, path },
   );
 }

@@ -18,6 +18,7 @@ export type {
   ScopedStore,
   StageMode,
   StageOptions,
+  StageProgress,
   StageSource,
   Store,
   SweepReport,

@@ -23,10 +23,11 @@ export interface HashOptions {
   writer: BlobWriter | null;
   maxSize: number;
   signal: AbortSignal | undefined;
+  onProgress?: ((progress: { bytes: number; total: number | null }) => void) | undefined;
 }
 
 export async function hashSource(source: OpenedSource, options: HashOptions): Promise<Hashed> {
-  const { writer, maxSize, signal } = options;
+  const { writer, maxSize, signal, onProgress } = options;
   if (source.size !== null && source.size > maxSize) throw tooLarge(maxSize);
   const hash = createHash("sha256");
   const head: Buffer[] = [];
@@ -71,6 +72,7 @@ export async function hashSource(source: OpenedSource, options: HashOptions): Pr
           throw ioError("write the staged bytes", err);
         }
       }
+      onProgress?.({ bytes: size, total: source.size });
     }
   } catch (err) {
     source.destroy();

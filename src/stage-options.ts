@@ -36,6 +36,7 @@ export interface ResolvedStageOptions {
   source: string | null;
   mode: StageMode;
   signal: AbortSignal | undefined;
+  onProgress: StageOptions["onProgress"];
 }
 
 export function validateScope(scope: unknown): string {
@@ -77,6 +78,7 @@ export function resolveStageOptions(
     throw invalidArgument(`source must be a label of at most ${MAX_LABEL_LENGTH} characters, such as "telegram".`);
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument("signal must be an AbortSignal.");
+  if (o.onProgress !== undefined && typeof o.onProgress !== "function") throw invalidArgument("onProgress must be a function.");
   return {
     scope: validateScope(o.scope ?? DEFAULT_SCOPE),
     name: o.name,
@@ -88,6 +90,7 @@ export function resolveStageOptions(
     source: o.source ?? null,
     mode,
     signal: o.signal,
+    onProgress: o.onProgress,
   };
 }
 

@@ -154,7 +154,7 @@ async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: Resol
   }
   let placed = false;
   try {
-    const hashed = await hashSource(opened, { writer, maxSize: ctx.options.maxSize, signal: options.signal });
+    const hashed = await hashSource(opened, { writer, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
     checkChecksum(options, hashed);
     try {
       await writer.finish();
@@ -193,7 +193,7 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
     await ctx.fs.unlink(file).catch(() => undefined);
     return outcome;
   }
-  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal });
+  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
   checkChecksum(options, hashed);
   await opened.assertUnchanged();
   throwIfAborted(options);
@@ -216,7 +216,7 @@ async function stageReference(
   opened: OpenedSource,
   options: ResolvedStageOptions,
 ): Promise<StageOutcome> {
-  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal });
+  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
   checkChecksum(options, hashed);
   await opened.assertUnchanged();
   throwIfAborted(options);

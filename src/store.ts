@@ -283,7 +283,9 @@ class AttacheStore implements Store {
   }
 
   verify(options: VerifyOptions = {}): Promise<VerifyReport> {
-    return this.track(() => traced(verifyTrace, { repair: options.repair === true }, () => verifyStore(this.ctx, options.repair === true)));
+    return this.track(() => traced(verifyTrace, { repair: options.repair === true }, () =>
+      verifyStore(this.ctx, options.repair === true, options.onProgress),
+    ));
   }
 
   reset(): Promise<void> {

@@ -70,6 +70,6 @@ export async function sweepStore(ctx: StoreContext): Promise<SweepReport> {
     after = (candidates[candidates.length - 1] as { digest: string }).digest;
   }
 
-  report.durationMs = performance.now() - started;
+  report.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   return report;
 }

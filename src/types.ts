@@ -64,6 +64,18 @@ export interface StageOptions {
   /** @default "copy" */
   mode?: StageMode;
   signal?: AbortSignal;
+  /**
+   * Called as bytes are read (after each chunk, about every MiB), with the
+   * total when the source knows it (a path, a Buffer, a Blob). For progress bars.
+   */
+  onProgress?: (progress: StageProgress) => void;
+}
+
+export interface StageProgress {
+  /** Bytes read and hashed so far. */
+  bytes: number;
+  /** The source's size, or `null` for a stream. */
+  total: number | null;
 }
 
 /** Options of {@link Store.list} and {@link Store.iterate}. */
@@ -137,6 +149,8 @@ export interface Metrics {
 export interface VerifyOptions {
   /** Drop attachments whose bytes are corrupt or missing, and delete stray files. @default false */
   repair?: boolean;
+  /** Called after each blob or reference file is checked. For progress bars. */
+  onProgress?: (progress: { blobsChecked: number; bytesChecked: number }) => void;
 }
 
 export interface VerifyReport {

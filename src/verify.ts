@@ -11,7 +11,7 @@ import { deleteBlobIfUnneeded, freeBlobsOf, toAttachment, type StoreContext } fr
 import { errnoCode } from "./fs-seam.js";
 import { openRaw } from "./read.js";
 import { publishReleased } from "./telemetry.js";
-import type { VerifyReport } from "./types.js";
+import type { VerifyOptions, VerifyReport } from "./types.js";
 
 const PAGE = 500;
 
@@ -33,7 +33,12 @@ async function digestOf(open: () => Promise<Readable>): Promise<{ digest: string
   return { digest: hash.digest("hex"), size };
 }
 
-export async function verifyStore(ctx: StoreContext, repair: boolean): Promise<VerifyReport> {
+export async function verifyStore(
+  ctx: StoreContext,
+  repair: boolean,
+  onProgress: VerifyOptions["onProgress"],
+): Promise<VerifyReport> {
+  const progress = () => onProgress?.({ blobsChecked: report.blobsChecked, bytesChecked: report.bytesChecked });
   const report: VerifyReport = { blobsChecked: 0, bytesChecked: 0, corrupt: [], missing: [], orphanFiles: [], repaired: 0 };
   const damaged: string[] = [];
 
@@ -48,6 +53,7 @@ export async function verifyStore(ctx: StoreContext, repair: boolean): Promise<V
       if (found === null) {
         report.missing.push(`sha256:${blob.digest}`);
         damaged.push(blob.digest);
+        progress();
         continue;
       }
       report.bytesChecked += found.size;
@@ -55,6 +61,7 @@ export async function verifyStore(ctx: StoreContext, repair: boolean): Promise<V
         report.corrupt.push(`sha256:${blob.digest}`);
         damaged.push(blob.digest);
       }
+      progress();
     }
     if (blobs.length < PAGE) break;
     afterDigest = (blobs[blobs.length - 1] as { digest: string }).digest;
@@ -72,6 +79,7 @@ export async function verifyStore(ctx: StoreContext, repair: boolean): Promise<V
       if (found === null) {
         report.missing.push(`sha256:${record.digest}`);
         damagedReferences.push(record.id);
+        progress();
         continue;
       }
       report.bytesChecked += found.size;
@@ -79,6 +87,7 @@ export async function verifyStore(ctx: StoreContext, repair: boolean): Promise<V
         report.corrupt.push(`sha256:${record.digest}`);
         damagedReferences.push(record.id);
       }
+      progress();
     }
     if (references.length < PAGE) break;
     afterId = (references[references.length - 1] as { id: string }).id;

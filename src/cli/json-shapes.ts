@@ -33,6 +33,7 @@ export type StagedJson = AttachmentJson & { deduplicated: boolean };
 /** {@link Metrics} as JSON: `nextExpiryAt` as an ISO string or `null`. */
 export type MetricsJson = Omit<Metrics, "nextExpiryAt"> & { nextExpiryAt: string | null };
 
+/** The `--json` form of an attachment, keys in the documented order. */
 export function attachmentJson(attachment: Attachment): AttachmentJson {
   return {
     ref: attachment.ref,
@@ -55,6 +56,7 @@ export function attachmentJson(attachment: Attachment): AttachmentJson {
   };
 }
 
+/** The `--json` form of `store.metrics()`, keys in the documented order. */
 export function metricsJson(metrics: Metrics): MetricsJson {
   return {
     attachments: metrics.attachments,

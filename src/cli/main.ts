@@ -18,7 +18,7 @@ import { registerStageCommand } from "./stage-command.js";
 import { registerVerifyCommand } from "./verify-command.js";
 
 /** Exit codes: documented in docs/cli.md, relied on by scripts. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 const HELP_FOOTER = `
 Refs are attache://<id> (or the bare id), as printed by stage and ls.
@@ -47,7 +47,7 @@ function packageVersion(): string {
 }
 
 /** The whole program, with every command registered and errors turned into exceptions. */
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command("attache")
     .description("stage, inspect and clean up the files AI agents work with")
     .version(packageVersion(), "-V, --version", "print the version")
@@ -77,7 +77,7 @@ function reportError(code: string, message: string): void {
 }
 
 /** Runs the CLI on `args` (without `node` and the script) and returns the exit code. */
-export async function runCli(args: readonly string[]): Promise<number> {
+async function runCli(args: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync([...args], { from: "user" });

@@ -11,6 +11,7 @@ import { USAGE_ERROR } from "./option-parsers.js";
 import { writeJson, writeOut } from "./output.js";
 import { absoluteStoreDirOf, globalsOf, target, withStore } from "./store-session.js";
 
+/** Adds `rm`, `release`, `sweep`, `metrics` and `reset` to `program`. */
 export function registerMaintenanceCommands(program: Command): void {
   program
     .command("rm")

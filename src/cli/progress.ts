@@ -12,7 +12,7 @@ import { formatBytes, formatRate, formatSpan, truncate } from "./format.js";
 export const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
 
 const LABEL_WIDTH = 24;
-const BAR_WIDTH = { min: 10, max: 30 };
+const MAX_BAR_WIDTH = 30;
 
 /**
  * Whether to draw progress. `ATTACHE_FORCE_TTY=1` draws it even when stderr
@@ -60,12 +60,15 @@ export function byteProgress(label: string, total: number | null, showAfterBytes
     const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
     const rate = done / seconds;
     const name = truncate(label, LABEL_WIDTH);
-    if (total === null) return `${name}  ${formatBytes(done)}  ${formatRate(rate)}`;
+    // One column short of the terminal's width, so the line never wraps and \r redraws it in place.
+    const room = (params.maxWidth ?? 80) - 1;
+    if (total === null) return truncate(`${name}  ${formatBytes(done)}  ${formatRate(rate)}`, room);
     const percent = total === 0 ? 100 : Math.min(100, Math.floor((done / total) * 100));
     const remainingMs = rate > 0 ? ((total - done) / rate) * 1000 : Infinity;
     const eta = remainingMs < 1000 ? "0s" : Number.isFinite(remainingMs) ? formatSpan(remainingMs) : "--";
     const text = `${String(percent).padStart(3)}%  ${formatBytes(done)} / ${formatBytes(total)}  ${formatRate(rate)}  ETA ${eta}`;
-    const width = Math.min(BAR_WIDTH.max, Math.max(BAR_WIDTH.min, (params.maxWidth ?? 80) - name.length - text.length - 6));
+    const width = Math.min(MAX_BAR_WIDTH, room - name.length - text.length - 5);
+    if (width < 5) return truncate(`${name}  ${text}`, room);
     const filled = Math.round((percent / 100) * width);
     return `${name}  [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${text}`;
   };
@@ -80,7 +83,9 @@ export function byteProgress(label: string, total: number | null, showAfterBytes
       notTTYSchedule: 1000,
       // On a pipe each frame already ends its line; "clearing" there only skips the extra blank line.
       clearOnComplete: process.stderr.isTTY !== true,
+      // Leave terminal modes alone (cursor, line wrap): a process killed mid-bar must not leave them changed.
       hideCursor: false,
+      linewrap: true,
       gracefulExit: false,
     });
     bar.start(total ?? 0, done);

@@ -18,6 +18,7 @@ interface ListCommandOptions {
   after?: string;
 }
 
+/** Adds `ls`, `show`, `cat` and `path` to `program`. */
 export function registerReadCommands(program: Command): void {
   program
     .command("ls")
@@ -30,9 +31,9 @@ export function registerReadCommands(program: Command): void {
       const globals = globalsOf(command);
       await withStore(globals, async (store) => {
         const attachments = store.iterate({
-          ...(options.scope === undefined ? {} : { scope: options.scope }),
-          ...(options.limit === undefined ? {} : { limit: options.limit }),
-          ...(options.after === undefined ? {} : { after: options.after }),
+          scope: options.scope,
+          limit: options.limit,
+          after: options.after,
           includeExpired: options.expired === true,
         });
         if (globals.json === true) return writeJsonArray(attachments, attachmentJson);

@@ -35,6 +35,7 @@ interface Staged {
   deduplicated: boolean;
 }
 
+/** Adds `attache stage` to `program`. */
 export function registerStageCommand(program: Command): void {
   program
     .command("stage")
@@ -68,11 +69,13 @@ export function registerStageCommand(program: Command): void {
     });
 }
 
-/** Stages one source; aborts it cleanly (nothing kept) on Ctrl-C. */
+/** Stages one source; aborts it cleanly (nothing kept) on Ctrl-C or SIGTERM. */
 async function stageOne(store: Store, source: string, options: StageCommandOptions): Promise<Staged> {
   const controller = new AbortController();
-  const abort = () => controller.abort(new Error("interrupted"));
+  const abort = (signal: NodeJS.Signals) => controller.abort(new Error(`interrupted by ${signal}`));
+  // Once: a second Ctrl-C finds no listener and ends the process the default way.
   process.once("SIGINT", abort);
+  process.once("SIGTERM", abort);
   let progress: ByteProgress | undefined;
   let outcome: { id: string; deduplicated: boolean } | undefined;
   const onStaged = (message: unknown) => {
@@ -88,26 +91,27 @@ async function stageOne(store: Store, source: string, options: StageCommandOptio
       ...(input.name === undefined ? {} : { name: input.name }),
       signal: controller.signal,
     });
-    progress?.finish();
     return { attachment, deduplicated: outcome?.id === attachment.id && outcome.deduplicated };
   } finally {
     progress?.finish();
     diagnostics_channel.unsubscribe("attache:staged", onStaged);
     process.off("SIGINT", abort);
+    process.off("SIGTERM", abort);
   }
 }
 
+/** The library's options for these flags; an absent flag stays `undefined`, which the library reads as its default. */
 function stageOptionsOf(options: StageCommandOptions): StageOptions {
   return {
     mode: options.mode,
-    ...(options.scope === undefined ? {} : { scope: options.scope }),
-    ...(options.name === undefined ? {} : { name: options.name }),
-    ...(options.ttl === undefined ? {} : { ttl: options.ttl }),
-    ...(options.persist === true ? { persist: true } : {}),
-    ...(options.type === undefined ? {} : { contentType: options.type }),
-    ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
-    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
-    ...(options.source === undefined ? {} : { source: options.source }),
+    scope: options.scope,
+    name: options.name,
+    ttl: options.ttl,
+    persist: options.persist === true,
+    contentType: options.type,
+    checksum: options.checksum,
+    metadata: options.metadata,
+    source: options.source,
   };
 }
 

@@ -14,6 +14,7 @@ import { writeJson, writeOut } from "./output.js";
 import { byteProgress, countingStream, LARGE_INPUT_BYTES, progressWanted, type ByteProgress } from "./progress.js";
 import { globalsOf, storeDirOf, withStore } from "./store-session.js";
 
+/** Adds `attache verify` to `program`. */
 export function registerVerifyCommand(program: Command): void {
   program
     .command("verify")

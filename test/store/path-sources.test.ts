@@ -28,9 +28,13 @@ describe("path sources", () => {
     const bytes = Buffer.alloc(5 * 1024 * 1024 + 123);
     for (let i = 0; i < bytes.length; i += 4096) bytes[i] = i % 251;
     const file = writeTempFile("big.bin", bytes);
-    const a = await store.stage(file);
+    const progress: { bytes: number; total: number | null }[] = [];
+    const a = await store.stage(file, { onProgress: (p) => progress.push(p) });
     expect(a.checksum).toBe(sha256(bytes));
     expect((await store.read(a.ref)).equals(bytes)).toBe(true);
+    expect(progress.length).toBe(6);
+    expect(progress.at(-1)).toEqual({ bytes: bytes.length, total: bytes.length });
+    expect(progress.every((p, i) => i === 0 || p.bytes > (progress[i - 1] as { bytes: number }).bytes)).toBe(true);
   });
 
   it("refuses missing paths, directories, FIFOs and devices without hanging", async () => {

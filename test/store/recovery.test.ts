@@ -112,9 +112,11 @@ describe("verify", () => {
     const err = await store.read(a.ref).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "INTEGRITY_ERROR", ref: a.ref, expected: a.digest });
     expect(await codeOf(drain(await store.open(a.ref)))).toBe("INTEGRITY_ERROR");
-    expect(await store.verify()).toEqual({
+    const progress: unknown[] = [];
+    expect(await store.verify({ onProgress: (p) => progress.push(p) })).toEqual({
       blobsChecked: 2, bytesChecked: 18, corrupt: [a.digest], missing: [], orphanFiles: [], repaired: 0,
     });
+    expect(progress).toEqual([{ blobsChecked: 1, bytesChecked: 14 }, { blobsChecked: 2, bytesChecked: 18 }]);
     const repaired = await store.verify({ repair: true });
     expect(repaired.corrupt).toEqual([a.digest]);
     expect(repaired.repaired).toBe(3);
