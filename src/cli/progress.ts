@@ -1,10 +1,9 @@
 /**
  * Progress on long work: a byte bar with rate and ETA, drawn on stderr with
  * cli-progress, only when stderr is a terminal (or ATTACHE_FORCE_TTY=1) and
- * never with --quiet. Progress is measured by counting the bytes that flow
- * through a stream, so it reflects real work rather than a guess.
+ * never with --quiet. The counts come from the library's own `onProgress`
+ * hooks (stage and verify), so they reflect bytes actually read and hashed.
  */
-import { Transform } from "node:stream";
 import cliProgress from "cli-progress";
 import { formatBytes, formatRate, formatSpan, truncate } from "./format.js";
 
@@ -27,32 +26,28 @@ export function progressWanted(quiet: boolean | undefined): boolean {
   return process.stderr.isTTY === true;
 }
 
-/** A pass-through stream that reports how many bytes went by. */
-export function countingStream(onBytes: (bytes: number) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      onBytes(chunk.length);
-      callback(null, chunk);
-    },
-  });
-}
-
-/** A progress display fed with byte counts. */
+/** A progress display fed with running byte counts. */
 export interface ByteProgress {
-  /** Counts `bytes` more as done. */
-  add(bytes: number): void;
+  /**
+   * Records that `done` bytes are done so far (a running total, as the
+   * library's hooks report it). A `total` given here replaces the one the
+   * bar was made with; either way the total shown never falls below `done`.
+   */
+  update(done: number, total?: number | null): void;
   /** Draws the final state and releases the terminal line; idempotent. */
   finish(): void;
 }
 
 /**
- * A bar for `label`. With a known `total` it shows percent, bytes, rate and
- * ETA; without one (stdin) it shows bytes and rate. The bar appears only once
- * `showAfterBytes` have gone by, so small inputs never flash one.
+ * A bar for `label`. With a known total it shows percent, bytes, rate and
+ * ETA; without one (a stream) it shows bytes and rate. The bar appears only
+ * once `showAfterBytes` are done, so small inputs never flash one. The rate
+ * counts from `startedAt`: when the work began, which may be before the bar
+ * was made.
  */
-export function byteProgress(label: string, total: number | null, showAfterBytes = 0): ByteProgress {
-  const startedAt = Date.now();
+export function byteProgress(label: string, initialTotal: number | null, showAfterBytes = 0, startedAt = Date.now()): ByteProgress {
   let done = 0;
+  let total = initialTotal;
   let bar: cliProgress.SingleBar | undefined;
   let finished = false;
 
@@ -92,10 +87,14 @@ export function byteProgress(label: string, total: number | null, showAfterBytes
   };
 
   return {
-    add(bytes) {
+    update(bytes, newTotal) {
       if (finished) return;
-      done += bytes;
+      done = bytes;
+      if (newTotal !== undefined) total = newTotal;
+      // A total that proves short (verify also reads reference files) grows rather than show more than 100%.
+      if (total !== null && total < done) total = done;
       if (bar === undefined && done >= showAfterBytes) start();
+      else if (bar !== undefined && total !== null) bar.setTotal(total);
       bar?.update(done);
     },
     finish() {

@@ -1,20 +1,19 @@
 /**
  * `attache stage <file|->...`: stages files (or stdin) and prints the new
- * attachments. Large copies show a progress bar on a terminal; to measure
- * one, the file is read through a counting stream, so the stream is what the
- * store stages and the display name is passed along explicitly.
+ * attachments. Sources go to the store as they are (a path, or the stdin
+ * stream), and large ones show a progress bar on a terminal, driven by the
+ * store's `onProgress` hook.
  */
 import diagnostics_channel from "node:diagnostics_channel";
-import { fstatSync, promises as fsp } from "node:fs";
+import { fstatSync } from "node:fs";
 import path from "node:path";
-import { pipeline, type Readable } from "node:stream";
 import { Option, type Command } from "commander";
-import type { Attachment, StageMode, StageOptions, StageSource, Store } from "../index.js";
+import type { Attachment, StageMode, StageOptions, Store } from "../index.js";
 import { formatBytes, formatExpiry, renderTable } from "./format.js";
 import { attachmentJson } from "./json-shapes.js";
 import { parseMetadataOption, parseTtlOption, USAGE_ERROR } from "./option-parsers.js";
 import { writeJson, writeOut } from "./output.js";
-import { byteProgress, countingStream, LARGE_INPUT_BYTES, progressWanted, type ByteProgress } from "./progress.js";
+import { byteProgress, LARGE_INPUT_BYTES, progressWanted, type ByteProgress } from "./progress.js";
 import { globalsOf, withStore } from "./store-session.js";
 
 interface StageCommandOptions {
@@ -76,7 +75,7 @@ async function stageOne(store: Store, source: string, options: StageCommandOptio
   // Once: a second Ctrl-C finds no listener and ends the process the default way.
   process.once("SIGINT", abort);
   process.once("SIGTERM", abort);
-  let progress: ByteProgress | undefined;
+  const progress = progressWanted(options.quiet) ? stageProgress(source) : undefined;
   let outcome: { id: string; deduplicated: boolean } | undefined;
   const onStaged = (message: unknown) => {
     const { attachment, deduplicated } = message as { attachment: Attachment; deduplicated: boolean };
@@ -85,11 +84,11 @@ async function stageOne(store: Store, source: string, options: StageCommandOptio
   // The store announces on this public channel whether the bytes were new; stage() itself does not say.
   diagnostics_channel.subscribe("attache:staged", onStaged);
   try {
-    const input = await openInput(source, options, (label, total, showAfter) => (progress = byteProgress(label, total, showAfter)));
-    const attachment = await store.stage(input.source, {
+    // A path stays a path, so the store checks the file itself and can move or reference it.
+    const attachment = await store.stage(source === "-" ? process.stdin : source, {
       ...stageOptionsOf(options),
-      ...(input.name === undefined ? {} : { name: input.name }),
       signal: controller.signal,
+      ...(progress === undefined ? {} : { onProgress: progress.onProgress }),
     });
     return { attachment, deduplicated: outcome?.id === attachment.id && outcome.deduplicated };
   } finally {
@@ -115,42 +114,27 @@ function stageOptionsOf(options: StageCommandOptions): StageOptions {
   };
 }
 
-type StartProgress = (label: string, total: number | null, showAfterBytes: number) => ByteProgress;
-
 /**
- * What to hand to `stage`. A path stays a path (the store then checks the
- * file itself and can move or reference it) unless a progress bar is wanted
- * for a large copy: then the file is read through a counting stream, and its
- * basename is passed as the name, which the path would otherwise have given.
+ * The bar for one source, fed by the store's `onProgress`. The store reports
+ * a path's size with every count, so a file of {@link LARGE_INPUT_BYTES} or
+ * more gets its bar from the first chunk on, and a smaller one never does.
+ * Stdin has a size only when it is redirected from a regular file (fstat
+ * tells); without one, the bar shows bytes and rate and appears once that
+ * many bytes went by.
  */
-async function openInput(
-  source: string,
-  options: StageCommandOptions,
-  startProgress: StartProgress,
-): Promise<{ source: StageSource; name?: string }> {
-  const wanted = progressWanted(options.quiet);
-  if (source === "-") {
-    if (!wanted) return { source: process.stdin };
-    const size = stdinFileSize();
-    const progress = startProgress("stdin", size, size !== null && size >= LARGE_INPUT_BYTES ? 0 : LARGE_INPUT_BYTES);
-    return { source: counted(process.stdin, progress) };
-  }
-  if (!wanted || options.mode !== "copy") return { source };
-  // Anything but a large regular file goes to the store as a path, which reports bad sources precisely.
-  const stats = await fsp.stat(source).catch(() => null);
-  if (stats === null || !stats.isFile() || stats.size < LARGE_INPUT_BYTES) return { source };
-  const handle = await fsp.open(source, "r").catch(() => null);
-  if (handle === null) return { source };
-  const progress = startProgress(path.basename(source), stats.size, 0);
-  return { source: counted(handle.createReadStream({ highWaterMark: 1 << 20 }), progress), name: options.name ?? path.basename(source) };
-}
-
-/** `input` piped through a counter that feeds `progress`; errors of `input` reach the store. */
-function counted(input: Readable, progress: ByteProgress): Readable {
-  const counter = countingStream((bytes) => progress.add(bytes));
-  // The store sees a failure of `input` as an error of `counter`; the callback only has to exist.
-  pipeline(input, counter, () => undefined);
-  return counter;
+function stageProgress(source: string): { onProgress: NonNullable<StageOptions["onProgress"]>; finish(): void } {
+  const label = source === "-" ? "stdin" : path.basename(source);
+  const stdinSize = source === "-" ? stdinFileSize() : null;
+  const startedAt = Date.now();
+  let bar: ByteProgress | undefined;
+  return {
+    onProgress({ bytes, total }) {
+      const known = total ?? stdinSize;
+      bar ??= byteProgress(label, known, known !== null && known >= LARGE_INPUT_BYTES ? 0 : LARGE_INPUT_BYTES, startedAt);
+      bar.update(bytes, known);
+    },
+    finish: () => bar?.finish(),
+  };
 }
 
 /** The size of stdin when it is redirected from a regular file, else `null`. */

@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import type { Command } from "commander";
-import { openStore, type ScopedStore, type Store, type StoreOptions } from "../index.js";
+import { openStore, type ScopedStore, type Store } from "../index.js";
 
 /** The options every command takes (declared once, on the program). */
 export interface GlobalOptions {
@@ -39,12 +39,8 @@ export function absoluteStoreDirOf(globals: GlobalOptions): string {
  * The background sweeper stays off: a one-shot process should not start a
  * timer, and `attache sweep` sweeps explicitly.
  */
-export async function withStore<T>(
-  globals: GlobalOptions,
-  work: (store: Store) => Promise<T>,
-  extra: Pick<StoreOptions, "blobStore"> = {},
-): Promise<T> {
-  const store = await openStore({ ...extra, dir: storeDirOf(globals), sweepInterval: false });
+export async function withStore<T>(globals: GlobalOptions, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore({ dir: storeDirOf(globals), sweepInterval: false });
   let result: T;
   try {
     result = await work(store);

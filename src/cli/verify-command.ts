@@ -1,18 +1,15 @@
 /**
  * `attache verify [--repair]`: re-hashes every blob and referenced file.
- * Verify reads everything, so on a terminal it shows a byte bar. The library
- * reports no progress of its own; the bytes are counted as they leave the
- * blob store, which the command wraps (a public `openStore` option) before
- * opening the store.
+ * Verify reads everything, so on a terminal it shows a byte bar, fed by the
+ * store's `onProgress` hook after each file checked, over the managed blobs'
+ * total size as `metrics()` reports it before the run.
  */
-import { pipeline } from "node:stream";
-import path from "node:path";
 import type { Command } from "commander";
-import { AttacheError, filesystemBlobStore, type BlobStore, type VerifyReport } from "../index.js";
+import { AttacheError, type VerifyReport } from "../index.js";
 import { formatBytes, plural, renderFields, renderTable } from "./format.js";
 import { writeJson, writeOut } from "./output.js";
-import { byteProgress, countingStream, LARGE_INPUT_BYTES, progressWanted, type ByteProgress } from "./progress.js";
-import { globalsOf, storeDirOf, withStore } from "./store-session.js";
+import { byteProgress, LARGE_INPUT_BYTES, progressWanted } from "./progress.js";
+import { globalsOf, withStore } from "./store-session.js";
 
 /** Adds `attache verify` to `program`. */
 export function registerVerifyCommand(program: Command): void {
@@ -23,22 +20,19 @@ export function registerVerifyCommand(program: Command): void {
     .option("-q, --quiet", "no progress bar")
     .action(async (options: { repair?: boolean; quiet?: boolean }, command: Command) => {
       const globals = globalsOf(command);
-      let progress: ByteProgress | undefined;
-      const blobStore = progressWanted(options.quiet)
-        ? countingBlobStore(filesystemBlobStore({ dir: path.resolve(storeDirOf(globals)) }), (bytes) => progress?.add(bytes))
-        : undefined;
-      const report = await withStore(
-        globals,
-        async (store) => {
-          if (blobStore !== undefined) progress = byteProgress("verify", (await store.metrics()).storedBytes, LARGE_INPUT_BYTES);
-          try {
-            return await store.verify({ repair: options.repair === true });
-          } finally {
-            progress?.finish();
-          }
-        },
-        blobStore === undefined ? {} : { blobStore },
-      );
+      const report = await withStore(globals, async (store) => {
+        if (!progressWanted(options.quiet)) return store.verify({ repair: options.repair === true });
+        // Reference files are read too but are not in storedBytes; the bar's total grows to cover them.
+        const progress = byteProgress("verify", (await store.metrics()).storedBytes, LARGE_INPUT_BYTES);
+        try {
+          return await store.verify({
+            repair: options.repair === true,
+            onProgress: ({ bytesChecked }) => progress.update(bytesChecked),
+          });
+        } finally {
+          progress.finish();
+        }
+      });
       await (globals.json === true ? writeJson(report) : writeOut(verifyText(report)));
       const damaged = report.corrupt.length + report.missing.length;
       if (damaged > 0 && options.repair !== true) {
@@ -49,27 +43,6 @@ export function registerVerifyCommand(program: Command): void {
         );
       }
     });
-}
-
-/**
- * `base` with its reads counted. Only `openRead` changes; every other call
- * goes to `base` unchanged, bound to it.
- */
-function countingBlobStore(base: BlobStore, onBytes: (bytes: number) => void): BlobStore {
-  return new Proxy(base, {
-    get(target, property) {
-      if (property === "openRead") {
-        return async (digest: string) => {
-          const counter = countingStream(onBytes);
-          // pipeline carries a read error over to the counter, which verify is reading.
-          pipeline(await target.openRead(digest), counter, () => undefined);
-          return counter;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
 }
 
 function verifyText(report: VerifyReport): string {

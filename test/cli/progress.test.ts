@@ -3,7 +3,7 @@
  * pseudo-terminal comes from util-linux `script`; ATTACHE_FORCE_TTY covers
  * the documented override on a plain pipe.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertCliBuilt, BIN, runCli, runProcess, tempDir } from "./cli-harness.js";
@@ -80,13 +80,59 @@ describe.concurrent("progress", () => {
     expect((JSON.parse(result.stdout) as { name: string; size: number }[])[0]).toMatchObject({ name: "piped.bin", size: BIG_BYTES });
   });
 
-  it("stages a large file through the progress stream with the same name, type and digest as without it", async () => {
-    const shown = await runCli(["--dir", path.join(dir, "s7"), "stage", big, "--json"], { env: { ATTACHE_FORCE_TTY: "1" } });
-    const plain = await runCli(["--dir", path.join(dir, "s8"), "stage", big, "--json"]);
-    const pick = (stdout: string) => {
-      const [a] = JSON.parse(stdout) as { name: string; contentType: string; digest: string; size: number }[];
-      return { name: a?.name, contentType: a?.contentType, digest: a?.digest, size: a?.size };
-    };
-    expect(pick(shown.stdout)).toEqual(pick(plain.stdout));
+  it("draws the bar for --mode move, and the store still moves the file in", async () => {
+    const moved = path.join(dir, "moved.bin");
+    copyFileSync(big, moved);
+    const result = await runCli(["--dir", path.join(dir, "s7"), "stage", moved, "--mode", "move", "--json"], {
+      env: { ATTACHE_FORCE_TTY: "1" },
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/moved\.bin\s+\[█+\] 100%\s+12\.0 MiB \/ 12\.0 MiB/);
+    const [attachment] = JSON.parse(result.stdout) as { name: string; mode: string; size: number; path: string }[];
+    expect(attachment).toMatchObject({ name: "moved.bin", mode: "move", size: BIG_BYTES });
+    expect(existsSync(moved)).toBe(false);
+    expect(existsSync(attachment?.path ?? "")).toBe(true);
+  });
+
+  it("draws the bar for --mode reference, and the attachment points at the file", async () => {
+    const kept = path.join(dir, "kept.bin");
+    writeFileSync(kept, Buffer.alloc(BIG_BYTES, 3));
+    const result = await runCli(["--dir", path.join(dir, "s8"), "stage", kept, "--mode", "reference", "--json"], {
+      env: { ATTACHE_FORCE_TTY: "1" },
+    });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/kept\.bin\s+\[█+\] 100%\s+12\.0 MiB \/ 12\.0 MiB/);
+    expect((JSON.parse(result.stdout) as { mode: string; path: string }[])[0]).toMatchObject({ mode: "reference", path: kept });
+    expect(existsSync(kept)).toBe(true);
+  });
+
+  it("draws no bar for a file under 8 MiB, even when forced", async () => {
+    const small = path.join(dir, "small.bin");
+    writeFileSync(small, Buffer.alloc(2 * 1024 * 1024, 4));
+    const result = await runCli(["--dir", path.join(dir, "s9"), "stage", small], { env: { ATTACHE_FORCE_TTY: "1" } });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe("");
+  });
+
+  it("shows percent and total for stdin redirected from a large file", async () => {
+    const command = `${quote(process.execPath)} ${quote(BIN)} --dir ${quote(path.join(dir, "s10"))} stage - --name big.bin < ${quote(big)}`;
+    const result = await runProcess("/bin/sh", ["-c", command], { env: { ATTACHE_FORCE_TTY: "1" } });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/stdin\s+\[█+\] 100%\s+12\.0 MiB \/ 12\.0 MiB/);
+  });
+
+  it("counts reference files in verify's bar, whose total grows past the managed blobs' size", async () => {
+    const store = path.join(dir, "s11");
+    const outside = path.join(dir, "outside.bin");
+    writeFileSync(outside, Buffer.alloc(BIG_BYTES, 5));
+    expect((await runCli(["--dir", store, "stage", "-q", big])).code).toBe(0);
+    expect((await runCli(["--dir", store, "stage", "-q", outside, "--mode", "reference"])).code).toBe(0);
+    const result = await runCli(["--dir", store, "verify", "--json"], { env: { ATTACHE_FORCE_TTY: "1" } });
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ blobsChecked: 2, bytesChecked: 2 * BIG_BYTES });
+    expect(result.stderr).toMatch(/verify\s+\[█+\] 100%\s+24\.0 MiB \/ 24\.0 MiB/);
+    // Never more done than the total shown, never past 100%.
+    expect(result.stderr).not.toContain("24.0 MiB / 12.0 MiB");
+    expect(Math.max(...[...result.stderr.matchAll(/(\d+)%/g)].map((m) => Number(m[1])))).toBe(100);
   });
 });
