@@ -3,7 +3,7 @@
  * work with. Start with {@link openStore}.
  */
 export { openStore } from "./store.js";
-export type { StoreOptions } from "./options.js";
+export type { Durability, StoreOptions } from "./options.js";
 export { AttacheError, isAttacheError } from "./errors.js";
 export type { AttacheErrorCode, AttacheErrorContext } from "./errors.js";
 export { parseDuration } from "./duration.js";

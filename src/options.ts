@@ -27,6 +27,19 @@ export interface StoreOptions {
   /** Epoch milliseconds; for tests. @default Date.now */
   clock?: () => number;
   /**
+   * What a stage that returned survives, for the embedded backends:
+   * - `"normal"`: any process crash (kill -9) at any instant. Blob bytes are
+   *   fsynced before they are renamed into place, so after a power loss no
+   *   attachment points at unflushed bytes, but the last few stages may roll
+   *   back (SQLite WAL, synchronous=NORMAL).
+   * - `"full"`: also a power loss or kernel crash: the manifest fsyncs every
+   *   commit too (synchronous=FULL).
+   * - `"none"`: any process crash, not a power loss (no fsync at all; a blob
+   *   damaged by a power loss is caught by `read` and `verify`). The fastest.
+   * @default "normal"
+   */
+  durability?: Durability;
+  /**
    * Where the bytes live. @default the filesystem under `dir` (`filesystemBlobStore`)
    */
   blobStore?: BlobStore;
@@ -43,6 +56,9 @@ export interface StoreOptions {
 }
 
 /** {@link StoreOptions} with every default applied and every duration parsed. */
+export type Durability = "full" | "normal" | "none";
+const DURABILITIES: readonly Durability[] = ["full", "normal", "none"];
+
 export interface ResolvedOptions {
   readonly dir: string;
   readonly defaultTtlMs: number;
@@ -50,6 +66,7 @@ export interface ResolvedOptions {
   readonly gracePeriodMs: number;
   readonly maxSize: number;
   readonly clock: () => number;
+  readonly durability: Durability;
   readonly blobStore: BlobStore | undefined;
   readonly manifest: Manifest | undefined;
   readonly fileSystem: FileSystem | undefined;
@@ -71,6 +88,10 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   }
   const clock = options.clock ?? Date.now;
   if (typeof clock !== "function") throw invalidArgument("clock must be a function returning epoch milliseconds.");
+  const durability = options.durability ?? "normal";
+  if (!DURABILITIES.includes(durability)) {
+    throw invalidArgument(`durability must be "full", "normal" or "none"; got ${JSON.stringify(options.durability)}.`);
+  }
   return Object.freeze({
     dir: path.resolve(dir),
     defaultTtlMs: parseTtl(options.defaultTtl ?? "24h", "defaultTtl"),
@@ -78,6 +99,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     gracePeriodMs: parseDuration(options.gracePeriod ?? "15m", "gracePeriod"),
     maxSize,
     clock,
+    durability,
     blobStore: options.blobStore,
     manifest: options.manifest,
     fileSystem: options.fileSystem,

@@ -48,8 +48,15 @@ const LIST_PAGE = 500;
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const resolved = resolveOptions(options);
   const fs = resolved.fileSystem ?? nodeFileSystem;
-  const blobs = resolved.blobStore ?? filesystemBlobStore({ dir: resolved.dir, fileSystem: fs });
-  const manifest = resolved.manifest ?? sqliteManifest({ file: path.join(resolved.dir, "manifest.db") });
+  const blobs =
+    resolved.blobStore ??
+    filesystemBlobStore({ dir: resolved.dir, fileSystem: fs, fsync: resolved.durability !== "none" });
+  const manifest =
+    resolved.manifest ??
+    sqliteManifest({
+      file: path.join(resolved.dir, "manifest.db"),
+      synchronous: resolved.durability === "full" ? "FULL" : "NORMAL",
+    });
   try {
     await blobs.open();
     await manifest.open();

@@ -22,6 +22,8 @@ export interface FilesystemBlobStoreOptions {
   dir: string;
   /** @default node:fs/promises */
   fileSystem?: FileSystem;
+  /** fsync each blob's bytes before renaming it into place (durable across power loss). @default true */
+  fsync?: boolean;
 }
 
 const DIR_MODE = 0o700;
@@ -80,7 +82,7 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       const tempName = `${randomBytes(12).toString("hex")}.tmp`;
       const file = tempPath(tempName);
       const handle = await fs.open(file, "wx", FILE_MODE);
-      return new FileBlobWriter(tempName, file, handle, fs);
+      return new FileBlobWriter(tempName, file, handle, fs, options.fsync ?? true);
     },
 
     async commit(tempName, digest, size) {
@@ -205,6 +207,7 @@ class FileBlobWriter implements BlobWriter {
     private readonly file: string,
     private readonly handle: FileHandle,
     private readonly fs: FileSystem,
+    private readonly fsync: boolean,
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -234,7 +237,7 @@ class FileBlobWriter implements BlobWriter {
   async finish(): Promise<void> {
     await Promise.all(this.inFlight);
     if (this.failure !== undefined) throw this.failure;
-    await this.handle.sync();
+    if (this.fsync) await this.handle.sync();
     this.closed = true;
     await this.handle.close();
   }

@@ -35,6 +35,13 @@ export interface SqliteManifestOptions {
   file: string;
   /** How long to wait for another process's write lock. @default 10000 */
   busyTimeoutMs?: number;
+  /**
+   * SQLite's `synchronous` setting (WAL mode): `"NORMAL"` survives process
+   * crashes; `"FULL"` also power loss, at the cost of an fsync per commit.
+   * Stores sharing a connection in one process share the stricter setting.
+   * @default "NORMAL"
+   */
+  synchronous?: "NORMAL" | "FULL";
 }
 
 const SCHEMA_VERSION = 1;
@@ -169,9 +176,14 @@ interface SharedConnection {
 }
 const connections = new Map<string, SharedConnection>();
 
-async function openConnection(file: string, busyTimeoutMs: number): Promise<SharedConnection> {
+async function openConnection(
+  file: string,
+  busyTimeoutMs: number,
+  synchronous: "NORMAL" | "FULL",
+): Promise<SharedConnection> {
   const known = connections.get(file);
   if (known !== undefined && known.db.open) {
+    if (synchronous === "FULL") known.db.pragma("synchronous = FULL");
     known.users++;
     return known;
   }
@@ -184,7 +196,7 @@ async function openConnection(file: string, busyTimeoutMs: number): Promise<Shar
     // at once, the losers get SQLITE_BUSY at once, so retry here.
     await retryWhileBusy(busyTimeoutMs, () => {
       db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = NORMAL");
+      db.pragma(`synchronous = ${synchronous}`);
       const version = db.pragma("user_version", { simple: true }) as number;
       if (version < SCHEMA_VERSION) {
         db.transaction(() => {
@@ -234,7 +246,11 @@ class SqliteManifest implements Manifest {
   async open(): Promise<void> {
     const file = path.resolve(this.options.file);
     try {
-      this.connection = await openConnection(file, this.options.busyTimeoutMs ?? 10_000);
+      this.connection = await openConnection(
+        file,
+        this.options.busyTimeoutMs ?? 10_000,
+        this.options.synchronous ?? "NORMAL",
+      );
       this.db = this.connection.db;
       this.writes = this.connection.writes;
       this.statements = this.prepare();
