@@ -14,12 +14,13 @@
  * spans an await.
  */
 import Database from "better-sqlite3";
-import fs from "node:fs";
 import path from "node:path";
 import { ioError } from "../errors.js";
-import { Mutex } from "../mutex.js";
+import type { Mutex } from "../mutex.js";
 import type { StageMode } from "../types.js";
 import { intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
+import { openConnection, releaseConnection, type SharedConnection } from "./sqlite-connection.js";
+import { readMetrics } from "./sqlite-schema.js";
 import type {
   AttachmentRecord,
   BlobRecord,
@@ -44,56 +45,6 @@ export interface SqliteManifestOptions {
   synchronous?: "NORMAL" | "FULL";
 }
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS attachments (
-  id TEXT PRIMARY KEY,
-  scope TEXT NOT NULL,
-  digest TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  name TEXT NOT NULL,
-  content_type TEXT NOT NULL,
-  mode TEXT NOT NULL,
-  reference_path TEXT,
-  persist INTEGER NOT NULL,
-  ttl_ms INTEGER,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  expires_at INTEGER,
-  source TEXT,
-  metadata TEXT NOT NULL,
-  UNIQUE (scope, digest)
-);
-CREATE INDEX IF NOT EXISTS attachments_expiry ON attachments (expires_at) WHERE expires_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS attachments_scope ON attachments (scope, id);
-CREATE INDEX IF NOT EXISTS attachments_digest ON attachments (digest);
-CREATE INDEX IF NOT EXISTS attachments_reference ON attachments (id) WHERE reference_path IS NOT NULL;
-CREATE TABLE IF NOT EXISTS blobs (
-  digest TEXT PRIMARY KEY,
-  size INTEGER NOT NULL,
-  refs INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS blobs_unreferenced ON blobs (digest) WHERE refs = 0;
-CREATE TABLE IF NOT EXISTS intents (
-  id TEXT PRIMARY KEY,
-  digest TEXT NOT NULL,
-  temp_name TEXT,
-  created_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS intents_digest ON intents (digest);
-CREATE INDEX IF NOT EXISTS intents_age ON intents (created_at);
-CREATE TABLE IF NOT EXISTS leases (
-  id TEXT PRIMARY KEY,
-  attachment_id TEXT NOT NULL,
-  digest TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS leases_digest ON leases (digest, expires_at);
-CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expires_at);
-`;
 
 interface AttachmentRow {
   id: string;
@@ -160,78 +111,6 @@ const LIVE = "(expires_at IS NULL OR expires_at > @now)";
 
 export function sqliteManifest(options: SqliteManifestOptions): Manifest {
   return new SqliteManifest(options);
-}
-
-/**
- * One connection per database file per process, shared by every store opened
- * on it: the blob-deletion fence holds the write lock across an await, and a
- * second connection in the same thread would block on that lock synchronously
- * (a self-deadlock until the busy timeout). Sharing the connection shares the
- * write mutex instead, so the second store simply queues.
- */
-interface SharedConnection {
-  db: Database.Database;
-  writes: Mutex;
-  users: number;
-}
-const connections = new Map<string, SharedConnection>();
-
-async function openConnection(
-  file: string,
-  busyTimeoutMs: number,
-  synchronous: "NORMAL" | "FULL",
-): Promise<SharedConnection> {
-  const known = connections.get(file);
-  if (known !== undefined && known.db.open) {
-    if (synchronous === "FULL") known.db.pragma("synchronous = FULL");
-    known.users++;
-    return known;
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file, { timeout: busyTimeoutMs });
-  try {
-    fs.chmodSync(file, 0o600);
-    // Switching a new database to WAL takes an exclusive lock that SQLite does
-    // not wait for (no busy handler): when several processes create the store
-    // at once, the losers get SQLITE_BUSY at once, so retry here.
-    await retryWhileBusy(busyTimeoutMs, () => {
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${synchronous}`);
-      const version = db.pragma("user_version", { simple: true }) as number;
-      if (version < SCHEMA_VERSION) {
-        db.transaction(() => {
-          db.exec(SCHEMA);
-          db.pragma(`user_version = ${SCHEMA_VERSION}`);
-        }).immediate();
-      }
-    });
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  const raced = connections.get(file);
-  if (raced !== undefined && raced.db.open) {
-    // Another open in this process finished first; use its connection.
-    db.close();
-    raced.users++;
-    return raced;
-  }
-  const connection = { db, writes: new Mutex(), users: 1 };
-  connections.set(file, connection);
-  return connection;
-}
-
-async function retryWhileBusy(timeoutMs: number, fn: () => void): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    try {
-      return fn();
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if ((code !== "SQLITE_BUSY" && code !== "SQLITE_LOCKED") || Date.now() + delay > deadline) throw err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
-  }
 }
 
 class SqliteManifest implements Manifest {
@@ -531,51 +410,9 @@ class SqliteManifest implements Manifest {
   }
 
   metrics(now: number): Promise<ManifestMetrics> {
-    return this.read("compute metrics", () => {
-      const db = this.db;
-      const totals = db
-        .prepare<{ now: number }, Record<string, number | null>>(
-          `SELECT
-             COALESCE(SUM(expires_at IS NULL), 0) AS persistentCount,
-             COALESCE(SUM(CASE WHEN expires_at IS NULL THEN size END), 0) AS persistentBytes,
-             COALESCE(SUM(expires_at > @now), 0) AS expirableCount,
-             COALESCE(SUM(CASE WHEN expires_at > @now THEN size END), 0) AS expirableBytes,
-             COALESCE(SUM(expires_at <= @now), 0) AS expiredCount,
-             COALESCE(SUM(CASE WHEN expires_at <= @now THEN size END), 0) AS expiredBytes,
-             MIN(CASE WHEN expires_at > @now THEN expires_at END) AS nextExpiryAt
-           FROM attachments`,
-        )
-        .get({ now }) as Record<string, number | null>;
-      const distinct = db
-        .prepare<{ now: number }, { scopes: number }>(`SELECT COUNT(DISTINCT scope) AS scopes FROM attachments WHERE ${LIVE}`)
-        .get({ now }) as { scopes: number };
-      const distinctBytes = db
-        .prepare<{ now: number }, { bytes: number | null }>(
-          `SELECT SUM(size) AS bytes FROM (SELECT digest, MAX(size) AS size FROM attachments WHERE ${LIVE} GROUP BY digest)`,
-        )
-        .get({ now }) as { bytes: number | null };
-      const blobs = db
-        .prepare<[], { count: number; bytes: number | null }>("SELECT COUNT(*) AS count, SUM(size) AS bytes FROM blobs")
-        .get() as { count: number; bytes: number | null };
-      const leases = db
-        .prepare<[number], { count: number }>("SELECT COUNT(*) AS count FROM leases WHERE expires_at > ?")
-        .get(now) as { count: number };
-      const n = (key: string): number => totals[key] ?? 0;
-      return {
-        attachments: n("persistentCount") + n("expirableCount"),
-        scopes: distinct.scopes,
-        logicalBytes: n("persistentBytes") + n("expirableBytes"),
-        distinctLiveBytes: distinctBytes.bytes ?? 0,
-        blobs: blobs.count,
-        storedBytes: blobs.bytes ?? 0,
-        persistent: { count: n("persistentCount"), bytes: n("persistentBytes") },
-        expirable: { count: n("expirableCount"), bytes: n("expirableBytes") },
-        expired: { count: n("expiredCount"), bytes: n("expiredBytes") },
-        leases: leases.count,
-        nextExpiryAt: totals.nextExpiryAt ?? null,
-      };
-    });
+    return this.read("compute metrics", () => readMetrics(this.db, now));
   }
+
 
   reset(): Promise<void> {
     return this.write("reset the manifest", () => {
@@ -587,10 +424,6 @@ class SqliteManifest implements Manifest {
     const connection = this.connection;
     if (connection === undefined) return Promise.resolve();
     this.connection = undefined;
-    return connection.writes.run(() => {
-      if (--connection.users > 0) return;
-      connections.delete(path.resolve(this.options.file));
-      if (connection.db.open) connection.db.close();
-    });
+    return connection.writes.run(() => releaseConnection(path.resolve(this.options.file), connection));
   }
 }

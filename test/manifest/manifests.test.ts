@@ -44,3 +44,24 @@ it("sqlite: two manifests on one file in one process share a connection instead 
   expect((await second.staleIntents(1, 10)).length).toBe(2);
   await second.close();
 });
+
+it("sqlite: a store from schema version 1 gets its running totals backfilled", async () => {
+  const { default: Database } = await import("better-sqlite3");
+  const { openStore } = await import("../../src/index.js");
+  const dir = tempDir();
+  const store = await openStore({ dir, sweepInterval: false });
+  await store.stage(Buffer.from("one"), { scope: "a", persist: true });
+  await store.stage(Buffer.from("one"), { scope: "b" });
+  await store.stage(Buffer.from("two"), { scope: "b", ttl: 0 });
+  const before = await store.metrics();
+  await store.close();
+  const db = new Database(path.join(dir, "manifest.db"));
+  db.exec(`DROP TABLE totals; DROP TABLE scope_totals; DROP TABLE digest_totals;
+    DROP TRIGGER attachments_counted_in; DROP TRIGGER attachments_counted_out; DROP TRIGGER attachments_recounted;
+    DROP TRIGGER blobs_counted_in; DROP TRIGGER blobs_counted_out; PRAGMA user_version = 1;`);
+  db.close();
+  const reopened = await openStore({ dir, sweepInterval: false });
+  expect(await reopened.metrics()).toEqual(before);
+  expect(before).toMatchObject({ attachments: 2, scopes: 2, blobs: 2, expired: { count: 1, bytes: 3 }, dedupSavedBytes: 3 });
+  await reopened.close();
+});

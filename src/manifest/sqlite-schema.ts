@@ -1,0 +1,203 @@
+/**
+ * The SQLite manifest's schema, its migrations, and the metrics read from it.
+ *
+ * Besides the four tables the manifest works with, triggers keep running
+ * totals (`totals`, `scope_totals`, `digest_totals`) so that `metrics()`
+ * costs a few indexed lookups plus work proportional to the expired
+ * attachments awaiting the sweep, never a scan of the store.
+ */
+import type Database from "better-sqlite3";
+import type { ManifestMetrics } from "./types.js";
+
+/** Bumped for every change below; each step migrates from the previous version. */
+export const SCHEMA_VERSION = 2;
+
+const TABLES = `
+CREATE TABLE IF NOT EXISTS attachments (
+  id TEXT PRIMARY KEY,
+  scope TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  reference_path TEXT,
+  persist INTEGER NOT NULL,
+  ttl_ms INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  source TEXT,
+  metadata TEXT NOT NULL,
+  UNIQUE (scope, digest)
+);
+CREATE INDEX IF NOT EXISTS attachments_expiry ON attachments (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS attachments_scope ON attachments (scope, id);
+CREATE INDEX IF NOT EXISTS attachments_digest ON attachments (digest);
+CREATE INDEX IF NOT EXISTS attachments_reference ON attachments (id) WHERE reference_path IS NOT NULL;
+CREATE TABLE IF NOT EXISTS blobs (
+  digest TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  refs INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blobs_unreferenced ON blobs (digest) WHERE refs = 0;
+CREATE TABLE IF NOT EXISTS intents (
+  id TEXT PRIMARY KEY,
+  digest TEXT NOT NULL,
+  temp_name TEXT,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS intents_digest ON intents (digest);
+CREATE INDEX IF NOT EXISTS intents_age ON intents (created_at);
+CREATE TABLE IF NOT EXISTS leases (
+  id TEXT PRIMARY KEY,
+  attachment_id TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS leases_digest ON leases (digest, expires_at);
+CREATE INDEX IF NOT EXISTS leases_expiry ON leases (expires_at);
+`;
+
+/**
+ * Version 2: running totals. `totals` rows: "persistent" and "expiring"
+ * (attachments by whether they have an expiry), "blobs" (managed blobs),
+ * "digests" (distinct digests any attachment uses, with their sizes) and
+ * "scopes" (scopes with any attachment).
+ */
+const TOTALS = `
+CREATE TABLE IF NOT EXISTS totals (
+  name TEXT PRIMARY KEY,
+  count INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scope_totals (scope TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS digest_totals (digest TEXT PRIMARY KEY, count INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
+
+CREATE TRIGGER IF NOT EXISTS attachments_counted_in AFTER INSERT ON attachments BEGIN
+  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size
+    WHERE name = CASE WHEN NEW.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+  UPDATE totals SET count = count + 1 WHERE name = 'scopes'
+    AND NOT EXISTS (SELECT 1 FROM scope_totals WHERE scope = NEW.scope);
+  INSERT INTO scope_totals (scope, count) VALUES (NEW.scope, 1)
+    ON CONFLICT (scope) DO UPDATE SET count = count + 1;
+  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size WHERE name = 'digests'
+    AND NOT EXISTS (SELECT 1 FROM digest_totals WHERE digest = NEW.digest);
+  INSERT INTO digest_totals (digest, count, size) VALUES (NEW.digest, 1, NEW.size)
+    ON CONFLICT (digest) DO UPDATE SET count = count + 1;
+END;
+
+CREATE TRIGGER IF NOT EXISTS attachments_counted_out AFTER DELETE ON attachments BEGIN
+  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size
+    WHERE name = CASE WHEN OLD.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+  UPDATE scope_totals SET count = count - 1 WHERE scope = OLD.scope;
+  UPDATE totals SET count = count - 1 WHERE name = 'scopes'
+    AND EXISTS (SELECT 1 FROM scope_totals WHERE scope = OLD.scope AND count <= 0);
+  DELETE FROM scope_totals WHERE scope = OLD.scope AND count <= 0;
+  UPDATE digest_totals SET count = count - 1 WHERE digest = OLD.digest;
+  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size WHERE name = 'digests'
+    AND EXISTS (SELECT 1 FROM digest_totals WHERE digest = OLD.digest AND count <= 0);
+  DELETE FROM digest_totals WHERE digest = OLD.digest AND count <= 0;
+END;
+
+CREATE TRIGGER IF NOT EXISTS attachments_recounted AFTER UPDATE OF expires_at ON attachments
+  WHEN (OLD.expires_at IS NULL) <> (NEW.expires_at IS NULL) BEGIN
+  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size
+    WHERE name = CASE WHEN OLD.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size
+    WHERE name = CASE WHEN NEW.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+END;
+
+CREATE TRIGGER IF NOT EXISTS blobs_counted_in AFTER INSERT ON blobs BEGIN
+  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size WHERE name = 'blobs';
+END;
+CREATE TRIGGER IF NOT EXISTS blobs_counted_out AFTER DELETE ON blobs BEGIN
+  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size WHERE name = 'blobs';
+END;
+`;
+
+/** Fills the totals from the rows already there (a store created before version 2). */
+const BACKFILL_TOTALS = `
+DELETE FROM totals; DELETE FROM scope_totals; DELETE FROM digest_totals;
+INSERT INTO totals (name, count, bytes)
+  SELECT 'persistent', COUNT(*), COALESCE(SUM(size), 0) FROM attachments WHERE expires_at IS NULL;
+INSERT INTO totals (name, count, bytes)
+  SELECT 'expiring', COUNT(*), COALESCE(SUM(size), 0) FROM attachments WHERE expires_at IS NOT NULL;
+INSERT INTO totals (name, count, bytes) SELECT 'blobs', COUNT(*), COALESCE(SUM(size), 0) FROM blobs;
+INSERT INTO scope_totals (scope, count) SELECT scope, COUNT(*) FROM attachments GROUP BY scope;
+INSERT INTO totals (name, count, bytes) SELECT 'scopes', COUNT(*), 0 FROM scope_totals;
+INSERT INTO digest_totals (digest, count, size) SELECT digest, COUNT(*), MAX(size) FROM attachments GROUP BY digest;
+INSERT INTO totals (name, count, bytes) SELECT 'digests', COUNT(*), COALESCE(SUM(size), 0) FROM digest_totals;
+`;
+
+/** Brings the database to {@link SCHEMA_VERSION}, in one write transaction. */
+export function migrate(db: Database.Database): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (version >= SCHEMA_VERSION) return;
+  db.transaction(() => {
+    // Another process may have migrated while this one waited for the lock.
+    const current = db.pragma("user_version", { simple: true }) as number;
+    if (current < 1) db.exec(TABLES);
+    if (current < 2) {
+      db.exec(TOTALS);
+      db.exec(BACKFILL_TOTALS);
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+const EXPIRED = "expires_at IS NOT NULL AND expires_at <= @now";
+
+/**
+ * Metrics from the running totals, corrected by the expired attachments
+ * still awaiting the sweep (the only part that depends on `now`).
+ */
+export function readMetrics(db: Database.Database, now: number): ManifestMetrics {
+  const totals = new Map(
+    db.prepare<[], { name: string; count: number; bytes: number }>("SELECT name, count, bytes FROM totals").all().map((row) => [row.name, row]),
+  );
+  const total = (name: string) => totals.get(name) ?? { count: 0, bytes: 0 };
+  const expired = db
+    .prepare<{ now: number }, { count: number; bytes: number | null }>(`SELECT COUNT(*) AS count, SUM(size) AS bytes FROM attachments WHERE ${EXPIRED}`)
+    .get({ now }) as { count: number; bytes: number | null };
+  // Scopes and digests whose every attachment has expired are no longer live.
+  const deadScopes = db
+    .prepare<{ now: number }, { count: number }>(
+      `SELECT COUNT(*) AS count FROM (SELECT scope, COUNT(*) AS n FROM attachments WHERE ${EXPIRED} GROUP BY scope) e
+         JOIN scope_totals s ON s.scope = e.scope WHERE s.count = e.n`,
+    )
+    .get({ now }) as { count: number };
+  const deadDigestBytes = db
+    .prepare<{ now: number }, { bytes: number | null }>(
+      `SELECT SUM(d.size) AS bytes FROM (SELECT digest, COUNT(*) AS n FROM attachments WHERE ${EXPIRED} GROUP BY digest) e
+         JOIN digest_totals d ON d.digest = e.digest WHERE d.count = e.n`,
+    )
+    .get({ now }) as { bytes: number | null };
+  const leases = db.prepare<[number], { count: number }>("SELECT COUNT(*) AS count FROM leases WHERE expires_at > ?").get(now) as {
+    count: number;
+  };
+  const next = db
+    .prepare<[number], { at: number | null }>("SELECT MIN(expires_at) AS at FROM attachments WHERE expires_at > ?")
+    .get(now) as { at: number | null };
+
+  const persistent = total("persistent");
+  const expiring = total("expiring");
+  const expiredCount = expired.count;
+  const expiredBytes = expired.bytes ?? 0;
+  const expirable = { count: expiring.count - expiredCount, bytes: expiring.bytes - expiredBytes };
+  return {
+    attachments: persistent.count + expirable.count,
+    scopes: total("scopes").count - deadScopes.count,
+    logicalBytes: persistent.bytes + expirable.bytes,
+    distinctLiveBytes: total("digests").bytes - (deadDigestBytes.bytes ?? 0),
+    blobs: total("blobs").count,
+    storedBytes: total("blobs").bytes,
+    persistent: { count: persistent.count, bytes: persistent.bytes },
+    expirable,
+    expired: { count: expiredCount, bytes: expiredBytes },
+    leases: leases.count,
+    nextExpiryAt: next.at,
+  };
+}
