@@ -10,6 +10,7 @@ import fsp from "node:fs/promises";
 export interface FileSystem {
   open: typeof fsp.open;
   rename: typeof fsp.rename;
+  link: typeof fsp.link;
   unlink: typeof fsp.unlink;
   mkdir: typeof fsp.mkdir;
   stat: typeof fsp.stat;
@@ -25,6 +26,7 @@ export interface FileSystem {
 export const nodeFileSystem: FileSystem = {
   open: fsp.open,
   rename: fsp.rename,
+  link: fsp.link,
   unlink: fsp.unlink,
   mkdir: fsp.mkdir,
   stat: fsp.stat,

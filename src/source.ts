@@ -117,7 +117,12 @@ async function openPath(file: string, fs: FileSystem, noFollow: boolean): Promis
       await handle.close().catch(() => undefined);
     },
     async assertUnchanged() {
-      const now = await handle.stat();
+      let now: Stats;
+      try {
+        now = await handle.stat();
+      } catch (err) {
+        throw invalidSource(`Could not re-check ${file} after reading it: ${(err as Error).message}. Nothing was kept.`, err, file);
+      }
       if (now.size !== stats.size || now.mtimeMs !== stats.mtimeMs || now.ino !== stats.ino) {
         throw invalidSource(`${file} changed while it was being staged; nothing was kept. Stage it again once it is complete.`, undefined, file);
       }

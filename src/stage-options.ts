@@ -3,7 +3,7 @@
  * pipeline only ever sees well-formed values.
  */
 import { parseDuration } from "./duration.js";
-import { invalidArgument } from "./errors.js";
+import { AttacheError, invalidArgument } from "./errors.js";
 import type { StageMode, StageOptions } from "./types.js";
 
 export const DEFAULT_SCOPE = "default";
@@ -80,7 +80,8 @@ export function resolveStageOptions(
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument("signal must be an AbortSignal.");
   if (o.onProgress !== undefined && typeof o.onProgress !== "function") throw invalidArgument("onProgress must be a function.");
   return {
-    scope: validateScope(o.scope ?? DEFAULT_SCOPE),
+    // null is refused, not read as "default": a missing scope must not land in the shared one.
+    scope: validateScope(o.scope === undefined ? DEFAULT_SCOPE : o.scope),
     name: o.name,
     contentType: o.contentType?.trim(),
     ttlMs: o.ttl === undefined ? defaults.defaultTtlMs : parseTtl(o.ttl, "ttl"),
@@ -97,9 +98,16 @@ export function resolveStageOptions(
 /** Metadata must be a plain JSON object (finite numbers, no functions, no cycles), at most 64 KiB as JSON. */
 export function validateMetadata(metadata: unknown): Record<string, unknown> {
   if (metadata === undefined) return {};
-  if (!isPlainObject(metadata)) throw invalidArgument("metadata must be a plain JSON object, such as { chatId: 42 }.");
-  assertJson(metadata, "metadata", new Set());
-  const json = JSON.stringify(metadata);
+  let json: string;
+  try {
+    if (!isPlainObject(metadata)) throw invalidArgument("metadata must be a plain JSON object, such as { chatId: 42 }.");
+    assertJson(metadata, "metadata", new Set());
+    json = JSON.stringify(metadata);
+  } catch (err) {
+    if (err instanceof AttacheError) throw err;
+    // A getter or a Proxy trap that throws: the object cannot be read as JSON.
+    throw invalidArgument(`metadata could not be read as JSON: ${(err as Error)?.message ?? String(err)}.`, { cause: err });
+  }
   if (Buffer.byteLength(json) > MAX_METADATA_BYTES) {
     throw invalidArgument(`metadata is larger than ${MAX_METADATA_BYTES} bytes as JSON: keep large data in an attachment of its own.`);
   }

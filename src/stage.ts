@@ -156,6 +156,8 @@ async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: Resol
   try {
     const hashed = await hashSource(opened, { writer, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
     checkChecksum(options, hashed);
+    // A path source written to while it was copied would give a torn mix that never existed as a file.
+    await opened.assertUnchanged();
     try {
       await writer.finish();
     } catch (err) {
@@ -197,18 +199,22 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
   checkChecksum(options, hashed);
   await opened.assertUnchanged();
   throwIfAborted(options);
-  return commitManaged(
+  const outcome = await commitManaged(
     ctx,
     hashed,
     null,
     async () => {
       const adopted = await ctx.blobs.adoptFile(file, hashed.digest, hashed.size);
-      if (adopted === null) throw new AttacheError("IO_ERROR", `Could not rename ${file} into the store.`, { path: file });
+      if (adopted === null) throw new AttacheError("IO_ERROR", `Could not link ${file} into the store.`, { path: file });
       return adopted;
     },
     () => describe(ctx, opened, options, hashed, null),
     options,
   );
+  // Only now, with the attachment committed, does the source go. A crash before this line leaves
+  // the user's file in place (at worst the move degrades to a copy); it is never lost.
+  await ctx.fs.unlink(file).catch(() => undefined);
+  return outcome;
 }
 
 async function stageReference(

@@ -168,6 +168,8 @@ class AttacheStore implements Store {
       let ended: Promise<void> | undefined;
       const release = (): Promise<void> =>
         (ended ??= (async () => {
+          // After close the manifest is gone; the row ends with its ttl, as a crashed holder's would.
+          if (this.closed) return;
           const lease = await ctx.manifest.removeLease(leaseId);
           if (lease !== undefined) await freeBlobsOf(ctx, [record]);
         })());
@@ -298,8 +300,11 @@ class AttacheStore implements Store {
   reset(): Promise<void> {
     return this.track(async () => {
       try {
+        // The manifest keeps its blob rows (unreferenced) until their files are gone, so a reset
+        // that fails or is killed half-way leaves only what the next sweep reclaims.
         await this.ctx.manifest.reset();
         await this.ctx.blobs.clear();
+        await sweepStore(this.ctx);
       } catch (err) {
         throw ioError("reset the store", err);
       }

@@ -12,12 +12,22 @@
  * and whatever was not reached is picked up by the next sweep.
  */
 import { deleteBlobIfUnneeded, toAttachment, type StoreContext } from "./context.js";
+import { ioError } from "./errors.js";
 import { publishExpired, publishOrphanReclaimed } from "./telemetry.js";
 import type { SweepReport } from "./types.js";
 
 const BATCH = 500;
 
 export async function sweepStore(ctx: StoreContext): Promise<SweepReport> {
+  try {
+    return await sweepSteps(ctx);
+  } catch (err) {
+    // Fail closed: whatever this sweep did not reach, the next one picks up.
+    throw ioError("sweep the store", err);
+  }
+}
+
+async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
   const started = performance.now();
   const now = ctx.now();
   const orphanBefore = now - ctx.options.gracePeriodMs;

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { deleteBlobIfUnneeded, freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
+import { ioError } from "./errors.js";
 import { errnoCode } from "./fs-seam.js";
 import { openRaw } from "./read.js";
 import { publishReleased } from "./telemetry.js";
@@ -15,13 +16,21 @@ import type { VerifyOptions, VerifyReport } from "./types.js";
 
 const PAGE = 500;
 
-/** Hex SHA-256 of a stream, or `null` if its file is missing. */
-async function digestOf(open: () => Promise<Readable>): Promise<{ digest: string; size: number } | null> {
+/**
+ * Hex SHA-256 of a stream, or `null` if its file is missing (`missingCodes`
+ * when opening it). A failure after the file opened (a read or close error) is
+ * no evidence that the bytes are gone: it fails the verify instead, so repair
+ * never drops an attachment over a transient error.
+ */
+async function digestOf(
+  open: () => Promise<Readable>,
+  missingCodes: readonly string[] = ["ENOENT"],
+): Promise<{ digest: string; size: number } | null> {
   let stream: Readable;
   try {
     stream = await open();
   } catch (err) {
-    if (errnoCode(err) === "ENOENT") return null;
+    if (missingCodes.includes(errnoCode(err) ?? "")) return null;
     throw err;
   }
   const hash = createHash("sha256");
@@ -34,6 +43,18 @@ async function digestOf(open: () => Promise<Readable>): Promise<{ digest: string
 }
 
 export async function verifyStore(
+  ctx: StoreContext,
+  repair: boolean,
+  onProgress: VerifyOptions["onProgress"],
+): Promise<VerifyReport> {
+  try {
+    return await verifySteps(ctx, repair, onProgress);
+  } catch (err) {
+    throw ioError("verify the store", err);
+  }
+}
+
+async function verifySteps(
   ctx: StoreContext,
   repair: boolean,
   onProgress: VerifyOptions["onProgress"],
@@ -72,9 +93,8 @@ export async function verifyStore(
   for (;;) {
     const references = await ctx.manifest.listReferences(afterId, PAGE);
     for (const record of references) {
-      const found = await digestOf(() => openRaw(ctx, record)).catch((err: unknown) =>
-        errnoCode(err) === "EACCES" ? null : Promise.reject(err),
-      );
+      // An outside file that is gone or unreadable to this process counts as missing.
+      const found = await digestOf(() => openRaw(ctx, record), ["ENOENT", "ENOTDIR", "EACCES"]);
       report.blobsChecked++;
       if (found === null) {
         report.missing.push(`sha256:${record.digest}`);
@@ -113,6 +133,13 @@ export async function verifyStore(
       for (const record of dropped) publishReleased(toAttachment(ctx, record));
       report.repaired += dropped.length;
       if ((await deleteBlobIfUnneeded(ctx, digest)) !== undefined) report.repaired++;
+      else if (report.corrupt.includes(`sha256:${digest}`)) {
+        // Still pinned (a lease): its bytes are wrong for every reader anyway. Remove the damaged file,
+        // keeping the row, so the next stage of these bytes finds no file and writes them afresh instead
+        // of deduplicating onto the damage (commit trusts a blob file of the right size).
+        await ctx.blobs.delete(digest);
+        report.repaired++;
+      }
     }
     for (const id of damagedReferences) {
       const dropped = await ctx.manifest.dropAttachment(id);

@@ -103,16 +103,25 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
 
     async adoptFile(sourcePath, digest, size) {
       const to = blobPath(digest);
-      if ((await sizeOf(to)) === size) {
-        await fs.unlink(sourcePath);
-        return false;
-      }
+      // The source is linked in, not renamed: it stays where it is until the caller has committed
+      // the attachment and removes it, so a crash or a failure before that never loses the user's file.
+      if ((await sizeOf(to)) === size) return false;
       await ensureDir(path.dirname(to));
       try {
-        await fs.rename(sourcePath, to);
+        await fs.link(sourcePath, to);
       } catch (err) {
-        if (errnoCode(err) === "EXDEV") return null;
-        throw err;
+        const code = errnoCode(err);
+        if (code === "EXDEV" || code === "EPERM" || code === "ENOTSUP" || code === "EMLINK") return null;
+        if (code !== "EEXIST") throw err;
+        // A damaged file of another size sits there: link under a temp name and rename over it (atomic).
+        const temp = tempPath(`${randomBytes(12).toString("hex")}.tmp`);
+        await fs.link(sourcePath, temp);
+        try {
+          await fs.rename(temp, to);
+        } catch (renameError) {
+          await unlinkIfPresent(temp).catch(() => undefined);
+          throw renameError;
+        }
       }
       await fs.chmod(to, FILE_MODE);
       return true;

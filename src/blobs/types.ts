@@ -20,14 +20,16 @@ export interface BlobStore {
   commit(tempName: string, digest: string, size: number): Promise<boolean>;
   /**
    * The device (`stat.dev`) the blobs live on, or `null` for a store without
-   * local files. A `move` from the same device is a rename (`adoptFile`);
+   * local files. A `move` from the same device is a hard link (`adoptFile`);
    * from elsewhere it is a copy, then an unlink.
    */
   localDevice(): Promise<number | null>;
   /**
-   * Takes over an outside file as the blob `digest` by renaming it, when the
-   * store can do that (same filesystem); `null` when it cannot, in which case
-   * the caller copies the bytes instead. Returns whether bytes were put in place.
+   * Takes over an outside file as the blob `digest` by hard-linking it in,
+   * when the store can do that (same filesystem); `null` when it cannot. The
+   * source is left in place: the caller removes it once the attachment is
+   * committed, so no crash or failure can lose it. Returns whether bytes were
+   * put in place (`false`: the blob was already there).
    */
   adoptFile(sourcePath: string, digest: string, size: number): Promise<boolean | null>;
   /** Size of the blob, or `null` if it is not there. */

@@ -269,7 +269,7 @@ class MemoryManifest implements Manifest {
     return this.write(() => {
       this.attachments.clear();
       this.byScopeDigest.clear();
-      this.blobs.clear();
+      for (const blob of this.blobs.values()) blob.refs = 0;
       this.intents.clear();
       this.leases.clear();
     });

@@ -416,7 +416,7 @@ class SqliteManifest implements Manifest {
 
   reset(): Promise<void> {
     return this.write("reset the manifest", () => {
-      this.db.exec("DELETE FROM attachments; DELETE FROM blobs; DELETE FROM intents; DELETE FROM leases;");
+      this.db.exec("DELETE FROM attachments; DELETE FROM intents; DELETE FROM leases; UPDATE blobs SET refs = 0;");
     });
   }
 

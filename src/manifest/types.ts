@@ -71,7 +71,11 @@ export interface Manifest {
   dropAttachment(id: string): Promise<AttachmentRecord | undefined>;
 
   metrics(now: number): Promise<ManifestMetrics>;
-  /** Drops every row. */
+  /**
+   * Drops every attachment, intent and lease. Blob rows stay, unreferenced,
+   * until their files are deleted through the fence (a reset cut short leaves
+   * only what the sweep reclaims).
+   */
   reset(): Promise<void>;
   close(): Promise<void>;
 }

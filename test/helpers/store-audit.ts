@@ -1,0 +1,236 @@
+/**
+ * Looks at an embedded store from the outside: the files under `blobs/` and
+ * `tmp/`, and the manifest's four tables read directly with better-sqlite3
+ * (read-only), then reports every way they break the invariants. Used after
+ * crashes, concurrent runs and injected faults.
+ */
+import Database from "better-sqlite3";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+
+export interface AttachmentRow {
+  id: string;
+  scope: string;
+  digest: string;
+  size: number;
+  mode: string;
+  reference_path: string | null;
+  persist: number;
+  expires_at: number | null;
+  created_at: number;
+}
+export interface BlobRow {
+  digest: string;
+  size: number;
+  refs: number;
+  created_at: number;
+}
+export interface IntentRow {
+  id: string;
+  digest: string;
+  temp_name: string | null;
+  created_at: number;
+}
+export interface LeaseRow {
+  id: string;
+  attachment_id: string;
+  digest: string;
+  created_at: number;
+  expires_at: number;
+}
+export interface ManifestRows {
+  attachments: AttachmentRow[];
+  blobs: BlobRow[];
+  intents: IntentRow[];
+  leases: LeaseRow[];
+  /**
+   * Where the manifest keeps running totals (schema v2: `totals`), each kept
+   * total next to the value recounted from the rows, in the same read transaction.
+   */
+  totals: { name: string; kept: [number, number]; recounted: [number, number] }[];
+}
+
+/** The recount of each running total the manifest may keep, by `totals.name`. */
+const RECOUNTS: Record<string, string> = {
+  persistent: "SELECT COUNT(*) AS c, COALESCE(SUM(size), 0) AS b FROM attachments WHERE expires_at IS NULL",
+  expiring: "SELECT COUNT(*) AS c, COALESCE(SUM(size), 0) AS b FROM attachments WHERE expires_at IS NOT NULL",
+  blobs: "SELECT COUNT(*) AS c, COALESCE(SUM(size), 0) AS b FROM blobs",
+  scopes: "SELECT COUNT(DISTINCT scope) AS c, 0 AS b FROM attachments",
+  digests: "SELECT COUNT(*) AS c, COALESCE(SUM(size), 0) AS b FROM (SELECT digest, MAX(size) AS size FROM attachments GROUP BY digest)",
+};
+
+function readTotals(db: Database.Database): ManifestRows["totals"] {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'totals'").get();
+  if (exists === undefined) return [];
+  const kept = db.prepare("SELECT name, count, bytes FROM totals").all() as { name: string; count: number; bytes: number }[];
+  return kept
+    .filter((t) => RECOUNTS[t.name] !== undefined)
+    .map((t) => {
+      const r = db.prepare(RECOUNTS[t.name] as string).get() as { c: number; b: number };
+      return { name: t.name, kept: [t.count, t.name === "scopes" ? 0 : t.bytes], recounted: [r.c, r.b] };
+    });
+}
+
+/** The manifest's rows, read with a read-only connection. */
+export function readManifest(dir: string): ManifestRows {
+  const file = path.join(dir, "manifest.db");
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.transaction(() => ({
+      attachments: db
+        .prepare("SELECT id, scope, digest, size, mode, reference_path, persist, expires_at, created_at FROM attachments ORDER BY id")
+        .all() as AttachmentRow[],
+      blobs: db.prepare("SELECT digest, size, refs, created_at FROM blobs ORDER BY digest").all() as BlobRow[],
+      intents: db.prepare("SELECT id, digest, temp_name, created_at FROM intents").all() as IntentRow[],
+      leases: db.prepare("SELECT id, attachment_id, digest, created_at, expires_at FROM leases").all() as LeaseRow[],
+      totals: readTotals(db),
+    }))();
+  } finally {
+    db.close();
+  }
+}
+
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export function hashFile(file: string): string {
+  return sha256Hex(fs.readFileSync(file));
+}
+
+export interface BlobFile {
+  path: string;
+  /** Path below `blobs/sha256/`, e.g. `ab/cd/abcd…`. */
+  relative: string;
+  name: string;
+  size: number;
+}
+
+/** Every file under `<dir>/blobs/`, at any depth. */
+export function blobFiles(dir: string): BlobFile[] {
+  const root = path.join(dir, "blobs", "sha256");
+  const out: BlobFile[] = [];
+  const walk = (at: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(at, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const full = path.join(at, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else {
+        let size: number;
+        try {
+          size = fs.statSync(full).size;
+        } catch {
+          continue; // deleted while we looked
+        }
+        out.push({ path: full, relative: path.relative(root, full), name: entry.name, size });
+      }
+    }
+  };
+  walk(path.join(dir, "blobs"));
+  return out;
+}
+
+/** Names of the files in `<dir>/tmp/`. */
+export function tempFiles(dir: string): string[] {
+  try {
+    return fs.readdirSync(path.join(dir, "tmp"));
+  } catch {
+    return [];
+  }
+}
+
+export interface AuditOptions {
+  /** Re-hash every blob file (slower). @default true */
+  hash?: boolean;
+  /**
+   * Expect a swept, quiet store: the sweep ran at `now` with `gracePeriodMs`
+   * and nothing was running. Then no temp file, no intent, no stale lease and
+   * no unreferenced blob may remain.
+   */
+  clean?: { now: number; gracePeriodMs: number };
+}
+
+export interface Audit {
+  violations: string[];
+  rows: ManifestRows;
+  files: BlobFile[];
+  temps: string[];
+}
+
+/**
+ * Checks what must hold at any instant (every blob file is complete and has
+ * a row, reference counts match the attachments, every managed attachment
+ * has its bytes) and, with `clean`, that nothing is left over.
+ */
+export function auditStore(dir: string, options: AuditOptions = {}): Audit {
+  const violations: string[] = [];
+  const rows = readManifest(dir);
+  const files = blobFiles(dir);
+  const temps = tempFiles(dir);
+  const blobRows = new Map(rows.blobs.map((b) => [b.digest, b]));
+  const fileByDigest = new Map<string, BlobFile>();
+
+  for (const file of files) {
+    const hex = /^[0-9a-f]{64}$/.test(file.name) ? file.name : null;
+    const expected = hex === null ? null : `${hex.slice(0, 2)}/${hex.slice(2, 4)}/${hex}`;
+    if (hex === null || file.relative !== expected) {
+      violations.push(`stray file under blobs/: ${file.relative}`);
+      continue;
+    }
+    fileByDigest.set(hex, file);
+    if (options.hash !== false) {
+      let actual: string | null;
+      try {
+        actual = hashFile(file.path);
+      } catch {
+        actual = null; // deleted while we looked
+      }
+      if (actual !== null && actual !== hex) violations.push(`half-written or corrupt blob ${hex}: hashes to ${actual} (${file.size} bytes)`);
+    }
+    if (!blobRows.has(hex)) violations.push(`blob file ${hex} has no blob row (leaked for ever: the sweep never walks blobs/)`);
+  }
+
+  const managedCount = new Map<string, number>();
+  for (const a of rows.attachments) {
+    if (a.reference_path !== null) continue;
+    managedCount.set(a.digest, (managedCount.get(a.digest) ?? 0) + 1);
+    if (!blobRows.has(a.digest)) violations.push(`attachment ${a.id} uses blob ${a.digest}, which has no row`);
+  }
+  for (const blob of rows.blobs) {
+    const users = managedCount.get(blob.digest) ?? 0;
+    if (blob.refs !== users) violations.push(`blob ${blob.digest}: refs = ${blob.refs} but ${users} managed attachments use it`);
+    const file = fileByDigest.get(blob.digest);
+    if (users > 0 && file === undefined) violations.push(`blob ${blob.digest} is used by ${users} attachments but its file is missing`);
+    if (file !== undefined && file.size !== blob.size) violations.push(`blob ${blob.digest}: file has ${file.size} bytes, row says ${blob.size}`);
+  }
+
+  for (const t of rows.totals) {
+    if (t.kept[0] !== t.recounted[0] || t.kept[1] !== t.recounted[1]) {
+      violations.push(`running total "${t.name}" says ${t.kept.join("/")} but the rows count ${t.recounted.join("/")}`);
+    }
+  }
+
+  if (options.clean) {
+    const { now, gracePeriodMs } = options.clean;
+    for (const temp of temps) violations.push(`temp file left after the sweep: tmp/${temp}`);
+    for (const intent of rows.intents) violations.push(`intent left after the sweep: ${intent.id} (${intent.digest}, temp ${intent.temp_name})`);
+    for (const lease of rows.leases) {
+      if (lease.expires_at <= now - gracePeriodMs) violations.push(`stale lease left after the sweep: ${lease.id}`);
+    }
+    for (const blob of rows.blobs) {
+      if (blob.refs > 0) continue;
+      const pinned = rows.leases.some((l) => l.digest === blob.digest && l.expires_at > now);
+      if (!pinned) violations.push(`unreferenced blob left after the sweep: ${blob.digest}`);
+    }
+    for (const blob of rows.blobs) {
+      if (!fileByDigest.has(blob.digest)) violations.push(`blob row ${blob.digest} without a file after the sweep`);
+    }
+  }
+  return { violations, rows, files, temps };
+}
