@@ -40,6 +40,12 @@ export interface StoreOptions {
    */
   durability?: Durability;
   /**
+   * How long a write waits for another process's lock on the manifest
+   * before failing with IO_ERROR. The wait is asynchronous: the event loop
+   * keeps running. @default "10s"
+   */
+  busyTimeout?: Duration;
+  /**
    * Where the bytes live. @default the filesystem under `dir` (`filesystemBlobStore`)
    */
   blobStore?: BlobStore;
@@ -67,6 +73,7 @@ export interface ResolvedOptions {
   readonly maxSize: number;
   readonly clock: () => number;
   readonly durability: Durability;
+  readonly busyTimeoutMs: number;
   readonly blobStore: BlobStore | undefined;
   readonly manifest: Manifest | undefined;
   readonly fileSystem: FileSystem | undefined;
@@ -100,6 +107,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     maxSize,
     clock,
     durability,
+    busyTimeoutMs: parseDuration(options.busyTimeout ?? "10s", "busyTimeout"),
     blobStore: options.blobStore,
     manifest: options.manifest,
     fileSystem: options.fileSystem,

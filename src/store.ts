@@ -56,6 +56,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     sqliteManifest({
       file: path.join(resolved.dir, "manifest.db"),
       synchronous: resolved.durability === "full" ? "FULL" : "NORMAL",
+      busyTimeoutMs: resolved.busyTimeoutMs,
     });
   try {
     await blobs.open();

@@ -4,6 +4,9 @@ import path from "node:path";
 import { Mutex } from "../mutex.js";
 import { migrate } from "./sqlite-schema.js";
 
+/** How long one SQLite call may block the thread waiting for a lock. */
+const SYNC_BUSY_WAIT_MS = 25;
+
 /**
  * One connection per database file per process, shared by every store opened
  * on it: the blob-deletion fence holds the write lock across an await, and a
@@ -30,7 +33,9 @@ export async function openConnection(
     return known;
   }
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file, { timeout: busyTimeoutMs });
+  // SQLite's own busy handler sleeps on this thread: keep it short, and wait
+  // out longer locks with async retries (retryWhileBusy) so the event loop runs.
+  const db = new Database(file, { timeout: Math.min(busyTimeoutMs, SYNC_BUSY_WAIT_MS) });
   try {
     fs.chmodSync(file, 0o600);
     // Switching a new database to WAL takes an exclusive lock that SQLite does
@@ -57,7 +62,11 @@ export async function openConnection(
   return connection;
 }
 
-async function retryWhileBusy(timeoutMs: number, fn: () => void): Promise<void> {
+/**
+ * Runs `fn`, retrying with async backoff while SQLite reports the database
+ * busy or locked by another connection, for up to `timeoutMs` in all.
+ */
+export async function retryWhileBusy<T>(timeoutMs: number, fn: () => T): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     try {

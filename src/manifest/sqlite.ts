@@ -19,7 +19,7 @@ import { ioError } from "../errors.js";
 import type { Mutex } from "../mutex.js";
 import type { StageMode } from "../types.js";
 import { intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
-import { openConnection, releaseConnection, type SharedConnection } from "./sqlite-connection.js";
+import { openConnection, releaseConnection, retryWhileBusy, type SharedConnection } from "./sqlite-connection.js";
 import { readMetrics } from "./sqlite-schema.js";
 import type {
   AttachmentRecord,
@@ -127,7 +127,7 @@ class SqliteManifest implements Manifest {
     try {
       this.connection = await openConnection(
         file,
-        this.options.busyTimeoutMs ?? 10_000,
+        this.busyTimeoutMs,
         this.options.synchronous ?? "NORMAL",
       );
       this.db = this.connection.db;
@@ -207,13 +207,17 @@ class SqliteManifest implements Manifest {
 
   /** One write transaction, queued behind this process's other writes. */
   private write<T>(what: string, fn: () => T): Promise<T> {
-    return this.writes.run(() => {
+    return this.writes.run(async () => {
       try {
-        return this.db.transaction(fn).immediate();
+        return await retryWhileBusy(this.busyTimeoutMs, () => this.db.transaction(fn).immediate());
       } catch (err) {
         throw ioError(what, err);
       }
     });
+  }
+
+  private get busyTimeoutMs(): number {
+    return this.options.busyTimeoutMs ?? 10_000;
   }
 
   private read<T>(what: string, fn: () => T): Promise<T> {
@@ -339,7 +343,7 @@ class SqliteManifest implements Manifest {
     return this.writes.run(async () => {
       const db = this.db;
       try {
-        db.exec("BEGIN IMMEDIATE");
+        await retryWhileBusy(this.busyTimeoutMs, () => db.exec("BEGIN IMMEDIATE"));
       } catch (err) {
         throw ioError("lock the manifest to delete a blob", err);
       }
