@@ -18,8 +18,34 @@ export interface SharedConnection {
   db: Database.Database;
   writes: Mutex;
   users: number;
+  /** `db.prepare`, memoised by SQL text: a statement is prepared once per connection and reused. */
+  prepare: Database.Database["prepare"];
 }
 const connections = new Map<string, SharedConnection>();
+
+/**
+ * better-sqlite3 12 on Node 24 aborts the process (`Assertion failed: (env)
+ * != nullptr` in RemoveEnvironmentCleanupHook) when the garbage collector
+ * finalises one of its Statement or Database objects at the wrong moment.
+ * So no such object is ever left for the collector: statements are memoised
+ * per connection (never prepared per call, never `db.pragma()`), and on
+ * Node 24 and later every connection, with its statements, is kept reachable
+ * for the life of the process. The cost is a few KiB per database file opened.
+ */
+const KEEP_NATIVE_OBJECTS = Number(process.versions.node.split(".")[0]) >= 24;
+const keptAlive: SharedConnection[] = [];
+
+function memoisedPrepare(db: Database.Database): Database.Database["prepare"] {
+  const statements = new Map<string, Database.Statement>();
+  return ((sql: string) => {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      statements.set(sql, statement);
+    }
+    return statement;
+  }) as Database.Database["prepare"];
+}
 
 export async function openConnection(
   file: string,
@@ -28,7 +54,7 @@ export async function openConnection(
 ): Promise<SharedConnection> {
   const known = connections.get(file);
   if (known !== undefined && known.db.open) {
-    if (synchronous === "FULL") known.db.pragma("synchronous = FULL");
+    if (synchronous === "FULL") known.db.exec("PRAGMA synchronous = FULL");
     known.users++;
     return known;
   }
@@ -36,15 +62,17 @@ export async function openConnection(
   // SQLite's own busy handler sleeps on this thread: keep it short, and wait
   // out longer locks with async retries (retryWhileBusy) so the event loop runs.
   const db = new Database(file, { timeout: Math.min(busyTimeoutMs, SYNC_BUSY_WAIT_MS) });
+  const connection: SharedConnection = { db, writes: new Mutex(), users: 1, prepare: memoisedPrepare(db) };
+  if (KEEP_NATIVE_OBJECTS) keptAlive.push(connection);
   try {
     fs.chmodSync(file, 0o600);
     // Switching a new database to WAL takes an exclusive lock that SQLite does
     // not wait for (no busy handler): when several processes create the store
     // at once, the losers get SQLITE_BUSY at once, so retry here.
     await retryWhileBusy(busyTimeoutMs, () => {
-      db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${synchronous}`);
-      migrate(db);
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(`PRAGMA synchronous = ${synchronous}`);
+      migrate(connection);
     });
   } catch (err) {
     db.close();
@@ -57,7 +85,6 @@ export async function openConnection(
     raced.users++;
     return raced;
   }
-  const connection = { db, writes: new Mutex(), users: 1 };
   connections.set(file, connection);
   return connection;
 }

@@ -6,7 +6,7 @@
  * costs a few indexed lookups plus work proportional to the expired
  * attachments awaiting the sweep, never a scan of the store.
  */
-import type Database from "better-sqlite3";
+import type { SharedConnection } from "./sqlite-connection.js";
 import type { ManifestMetrics } from "./types.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
@@ -133,18 +133,20 @@ INSERT INTO totals (name, count, bytes) SELECT 'digests', COUNT(*), COALESCE(SUM
 `;
 
 /** Brings the database to {@link SCHEMA_VERSION}, in one write transaction. */
-export function migrate(db: Database.Database): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
-  if (version >= SCHEMA_VERSION) return;
+export function migrate(connection: SharedConnection): void {
+  const { db } = connection;
+  const userVersion = connection.prepare<[], { user_version: number }>("PRAGMA user_version");
+  const version = () => (userVersion.get() as { user_version: number }).user_version;
+  if (version() >= SCHEMA_VERSION) return;
   db.transaction(() => {
     // Another process may have migrated while this one waited for the lock.
-    const current = db.pragma("user_version", { simple: true }) as number;
+    const current = version();
     if (current < 1) db.exec(TABLES);
     if (current < 2) {
       db.exec(TOTALS);
       db.exec(BACKFILL_TOTALS);
     }
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
 
@@ -154,7 +156,7 @@ const EXPIRED = "expires_at IS NOT NULL AND expires_at <= @now";
  * Metrics from the running totals, corrected by the expired attachments
  * still awaiting the sweep (the only part that depends on `now`).
  */
-export function readMetrics(db: Database.Database, now: number): ManifestMetrics {
+export function readMetrics(db: Pick<SharedConnection, "prepare">, now: number): ManifestMetrics {
   const totals = new Map(
     db.prepare<[], { name: string; count: number; bytes: number }>("SELECT name, count, bytes FROM totals").all().map((row) => [row.name, row]),
   );

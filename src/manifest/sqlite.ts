@@ -139,7 +139,7 @@ class SqliteManifest implements Manifest {
   }
 
   private prepare() {
-    const db = this.db;
+    const db = this.connection as SharedConnection;
     return {
       insertIntent: db.prepare(
         "INSERT INTO intents (id, digest, temp_name, created_at) VALUES (@id, @digest, @tempName, @createdAt)",
@@ -282,7 +282,7 @@ class SqliteManifest implements Manifest {
       if (!query.includeExpired) where.push(LIVE);
       const limit = Number.isFinite(query.limit) ? query.limit : -1;
       const sql = `SELECT * FROM attachments WHERE ${where.join(" AND ")} ORDER BY id LIMIT @limit`;
-      const rows = this.db
+      const rows = (this.connection as SharedConnection)
         .prepare<object, AttachmentRow>(sql)
         .all({ after: query.afterId ?? "", scope: query.scope, now: query.now, limit });
       return rows.map(toRecord);
@@ -414,7 +414,7 @@ class SqliteManifest implements Manifest {
   }
 
   metrics(now: number): Promise<ManifestMetrics> {
-    return this.read("compute metrics", () => readMetrics(this.db, now));
+    return this.read("compute metrics", () => readMetrics(this.connection as SharedConnection, now));
   }
 
 

@@ -4,10 +4,11 @@
  * (read-only), then reports every way they break the invariants. Used after
  * crashes, concurrent runs and injected faults.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { openSqlite } from "../support/sqlite.js";
 
 export interface AttachmentRow {
   id: string;
@@ -75,7 +76,7 @@ function readTotals(db: Database.Database): ManifestRows["totals"] {
 /** The manifest's rows, read with a read-only connection. */
 export function readManifest(dir: string): ManifestRows {
   const file = path.join(dir, "manifest.db");
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = openSqlite(file, { readonly: true, fileMustExist: true });
   try {
     return db.transaction(() => ({
       attachments: db

@@ -3,6 +3,7 @@ import { expect, it } from "vitest";
 import { memoryManifest, sqliteManifest } from "../../src/index.js";
 import { describeManifest } from "../conformance/manifest-suite.js";
 import { onCleanup, tempDir } from "../support/fixtures.js";
+import { openSqlite } from "../support/sqlite.js";
 
 describeManifest("sqlite", async () => {
   const manifest = sqliteManifest({ file: path.join(tempDir(), "manifest.db") });
@@ -46,7 +47,6 @@ it("sqlite: two manifests on one file in one process share a connection instead 
 });
 
 it("sqlite: a store from schema version 1 gets its running totals backfilled", async () => {
-  const { default: Database } = await import("better-sqlite3");
   const { openStore } = await import("../../src/index.js");
   const dir = tempDir();
   const store = await openStore({ dir, sweepInterval: false });
@@ -55,7 +55,7 @@ it("sqlite: a store from schema version 1 gets its running totals backfilled", a
   await store.stage(Buffer.from("two"), { scope: "b", ttl: 0 });
   const before = await store.metrics();
   await store.close();
-  const db = new Database(path.join(dir, "manifest.db"));
+  const db = openSqlite(path.join(dir, "manifest.db"));
   db.exec(`DROP TABLE totals; DROP TABLE scope_totals; DROP TABLE digest_totals;
     DROP TRIGGER attachments_counted_in; DROP TRIGGER attachments_counted_out; DROP TRIGGER attachments_recounted;
     DROP TRIGGER blobs_counted_in; DROP TRIGGER blobs_counted_out; PRAGMA user_version = 1;`);

@@ -15,7 +15,6 @@
  *
  * Also: the manifest locked by another connection, and a blob corrupted on disk.
  */
-import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -32,6 +31,7 @@ import {
 import { ERRNOS, FaultyFileSystem, type FaultPlan, type FsCall } from "../helpers/faulty-fs.js";
 import { auditStore, hashFile, sha256Hex } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
+import { openSqlite } from "../support/sqlite.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -249,7 +249,7 @@ const scenarios: Scenario[] = [
       fs.mkdirSync(path.dirname(blob), { recursive: true });
       fs.writeFileSync(blob, crashed);
       fs.writeFileSync(path.join(env.dir, "tmp", "named.tmp"), "temp named by an intent");
-      const db = new Database(path.join(env.dir, "manifest.db"));
+      const db = openSqlite(path.join(env.dir, "manifest.db"));
       db.prepare("INSERT INTO intents (id, digest, temp_name, created_at) VALUES ('crashed-intent', ?, 'named.tmp', ?)").run(hex, env.clock.time);
       db.prepare("INSERT INTO blobs (digest, size, refs, created_at) VALUES (?, ?, 0, ?) ON CONFLICT DO NOTHING").run(hex, crashed.length, env.clock.time);
       db.close();
@@ -426,7 +426,7 @@ describe("a manifest locked by another connection", () => {
       });
     const store = await open();
     const kept = await store.stage(Buffer.from("staged before the lock"), { ttl: "7d" });
-    const lock = new Database(path.join(dir, "manifest.db"));
+    const lock = openSqlite(path.join(dir, "manifest.db"));
     lock.exec("BEGIN EXCLUSIVE");
     try {
       const started = Date.now();

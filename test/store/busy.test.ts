@@ -1,11 +1,11 @@
 /** Another process holding the manifest's write lock: waits are asynchronous and bounded. */
-import Database from "better-sqlite3";
 import path from "node:path";
 import { expect, it } from "vitest";
 import { embeddedHarness, onCleanup } from "../support/fixtures.js";
+import { openSqlite } from "../support/sqlite.js";
 
 function lockManifest(dir: string): () => void {
-  const other = new Database(path.join(dir, "manifest.db"));
+  const other = openSqlite(path.join(dir, "manifest.db"));
   other.exec("BEGIN EXCLUSIVE");
   const unlock = () => {
     if (other.inTransaction) other.exec("ROLLBACK");

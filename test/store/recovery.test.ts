@@ -1,11 +1,11 @@
 /** Sweep of crash leftovers, verify and repair, on the embedded store. */
-import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
 import { buffer as drain } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
 import { nodeFileSystem, type FileSystem } from "../../src/index.js";
 import { embeddedHarness, sha256, TestClock, writeTempFile } from "../support/fixtures.js";
+import { openSqlite } from "../support/sqlite.js";
 
 const MINUTE = 60_000;
 
@@ -46,7 +46,7 @@ describe("sweep of orphans", () => {
     const hex = sha256("orphaned");
     fs.mkdirSync(path.dirname(blobFile(harness.dir, hex)), { recursive: true });
     fs.writeFileSync(blobFile(harness.dir, hex), "orphaned");
-    const db = new Database(path.join(harness.dir, "manifest.db"));
+    const db = openSqlite(path.join(harness.dir, "manifest.db"));
     db.prepare("INSERT INTO intents (id, digest, temp_name, created_at) VALUES ('crashed', ?, 'gone.tmp', ?)").run(hex, clock.time);
     db.prepare("INSERT INTO blobs (digest, size, refs, created_at) VALUES (?, 8, 0, ?)").run(hex, clock.time);
     db.close();
