@@ -27,6 +27,8 @@ export interface OpenedSource {
   readonly size: number | null;
   /** `fstat` of the opened file, for path sources. */
   readonly stats: Stats | null;
+  /** True when `chunks()` can be called again to read the same bytes (paths and buffers). */
+  readonly rereadable: boolean;
   chunks(): AsyncIterable<Uint8Array>;
   /** Stops the source (destroys a stream) after an abort or failure. */
   destroy(): void;
@@ -109,6 +111,7 @@ async function openPath(file: string, fs: FileSystem, noFollow: boolean): Promis
     typeHint: null,
     size: stats.size,
     stats,
+    rereadable: true,
     chunks: () => fileChunks(handle, file),
     destroy() {},
     async close() {
@@ -182,6 +185,7 @@ function fromBuffer(bytes: Uint8Array): OpenedSource {
     typeHint: null,
     size: bytes.byteLength,
     stats: null,
+    rereadable: true,
     async *chunks() {
       for (let offset = 0; offset < bytes.byteLength; offset += BUFFER_CHUNK_BYTES) {
         yield bytes.subarray(offset, Math.min(offset + BUFFER_CHUNK_BYTES, bytes.byteLength));
@@ -202,6 +206,7 @@ function fromIterable(
     path: null,
     ...hints,
     stats: null,
+    rereadable: false,
     async *chunks() {
       for await (const chunk of iterable) {
         if (chunk instanceof Uint8Array) yield chunk;

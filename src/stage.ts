@@ -145,7 +145,57 @@ async function commitManaged(
   }
 }
 
+/**
+ * Known bytes are not written again. A source that can be read twice (a path
+ * or a buffer) whose size matches a stored blob is hashed first, without
+ * writing; if its digest is stored, the stage only records the attachment.
+ * Only when that guess fails (same size, other bytes) is it read again and
+ * copied, so a new file costs one pass and a known one costs a hash.
+ */
 async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
+  if (opened.rereadable && opened.size !== null && (await ctx.manifest.hasBlobOfSize(opened.size).catch(() => false))) {
+    const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
+    checkChecksum(options, hashed);
+    await opened.assertUnchanged();
+    if ((await ctx.manifest.getBlob(hashed.digest).catch(() => undefined)) !== undefined) {
+      throwIfAborted(options);
+      return commitManaged(
+        ctx,
+        hashed,
+        null,
+        // The intent now pins the blob; its file must be there too, or the bytes are written after all.
+        async () => ((await ctx.blobs.stat(hashed.digest)) === hashed.size ? false : writeCopy(ctx, opened, options, hashed)),
+        () => describe(ctx, opened, options, hashed, null),
+        options,
+      );
+    }
+  }
+  return copyIn(ctx, opened, options);
+}
+
+/** The second pass of a failed guess: write the bytes, checking they are the ones hashed before. */
+async function writeCopy(
+  ctx: StoreContext,
+  opened: OpenedSource,
+  options: ResolvedStageOptions,
+  expected: Hashed,
+): Promise<boolean> {
+  const writer = await ctx.blobs.createWriter();
+  try {
+    const hashed = await hashSource(opened, { writer, maxSize: ctx.options.maxSize, signal: options.signal });
+    if (hashed.digest !== expected.digest) {
+      throw invalidSource(`${opened.path ?? "The source"} changed while it was being staged; nothing was kept. Stage it again once it is complete.`);
+    }
+    await writer.finish();
+    return await ctx.blobs.commit(writer.tempName, hashed.digest, hashed.size);
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The common case: one pass that hashes the bytes as it writes them to a temp object. */
+async function copyIn(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
   let writer;
   try {
     writer = await ctx.blobs.createWriter();

@@ -199,6 +199,11 @@ class MemoryManifest implements Manifest {
     return blob && clone(blob);
   }
 
+  async hasBlobOfSize(size: number) {
+    for (const blob of this.blobs.values()) if (blob.size === size) return true;
+    return false;
+  }
+
   async listBlobs(afterDigest: string | null, limit: number) {
     return [...this.blobs.values()]
       .filter((b) => b.digest > (afterDigest ?? ""))

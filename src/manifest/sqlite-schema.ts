@@ -10,7 +10,7 @@ import type { SharedConnection } from "./sqlite-connection.js";
 import type { ManifestMetrics } from "./types.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS attachments (
@@ -118,6 +118,9 @@ CREATE TRIGGER IF NOT EXISTS blobs_counted_out AFTER DELETE ON blobs BEGIN
 END;
 `;
 
+/** Version 3: blobs by size, so a stage can tell cheaply whether its bytes may be stored already. */
+const BLOB_SIZES = `CREATE INDEX IF NOT EXISTS blobs_size ON blobs (size);`;
+
 /** Fills the totals from the rows already there (a store created before version 2). */
 const BACKFILL_TOTALS = `
 DELETE FROM totals; DELETE FROM scope_totals; DELETE FROM digest_totals;
@@ -146,6 +149,7 @@ export function migrate(connection: SharedConnection): void {
       db.exec(TOTALS);
       db.exec(BACKFILL_TOTALS);
     }
+    if (current < 3) db.exec(BLOB_SIZES);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -184,6 +184,7 @@ class SqliteManifest implements Manifest {
             OR EXISTS (SELECT 1 FROM leases WHERE digest = @digest AND expires_at > @now) AS needed`,
       ),
       deleteBlob: db.prepare("DELETE FROM blobs WHERE digest = ?"),
+      blobOfSize: db.prepare<[number], { found: number }>("SELECT 1 AS found FROM blobs WHERE size = ? LIMIT 1"),
       staleIntents: db.prepare<[number, number], IntentRecord>(
         `SELECT ${INTENT_COLUMNS} FROM intents WHERE created_at <= ? ORDER BY created_at LIMIT ?`,
       ),
@@ -383,6 +384,10 @@ class SqliteManifest implements Manifest {
 
   getBlob(digest: string) {
     return this.read("read the manifest", () => this.statements.blob.get(digest));
+  }
+
+  hasBlobOfSize(size: number) {
+    return this.read("read the manifest", () => this.statements.blobOfSize.get(size) !== undefined);
   }
 
   listBlobs(afterDigest: string | null, limit: number) {

@@ -61,6 +61,8 @@ export interface Manifest {
   reclaimLeases(before: number, limit: number): Promise<LeaseRecord[]>;
 
   getBlob(digest: string): Promise<BlobRecord | undefined>;
+  /** Whether any blob has this size: a cheap hint that bytes of a known size may already be stored. */
+  hasBlobOfSize(size: number): Promise<boolean>;
   /** Every blob row, in digest order, in pages (for `verify`). */
   listBlobs(afterDigest: string | null, limit: number): Promise<BlobRecord[]>;
   /** Every `reference`-mode attachment, in id order, in pages (for `verify`). */

@@ -195,3 +195,45 @@ describe("move permissions", () => {
     expect(fs.readdirSync(path.join(store.dir, "tmp"))).toEqual([]);
   });
 });
+
+describe("known bytes", () => {
+  function countingTempFiles(): { fileSystem: FileSystem; created: () => number } {
+    let created = 0;
+    const fileSystem: FileSystem = {
+      ...nodeFileSystem,
+      open: ((file: string, flags?: string | number, mode?: number) => {
+        if (flags === "wx") created++;
+        return nodeFileSystem.open(file, flags, mode);
+      }) as FileSystem["open"],
+    };
+    return { fileSystem, created: () => created };
+  }
+
+  it("hashes a path or buffer of a stored size first, and writes nothing when the bytes are stored", async () => {
+    const { fileSystem, created } = countingTempFiles();
+    const store = await embeddedHarness().open({ fileSystem });
+    const bytes = Buffer.alloc(2 << 20, 3);
+    const file = writeTempFile("known.bin", bytes);
+    const first = await store.stage(file);
+    expect(created()).toBe(1);
+    const again = await store.stage(file, { scope: "other" });
+    const fromBuffer = await store.stage(bytes, { scope: "third" });
+    expect(created()).toBe(1);
+    expect(again.checksum).toBe(first.checksum);
+    expect((await store.read(fromBuffer.ref)).equals(bytes)).toBe(true);
+  });
+
+  it("copies after all when the size matches but the bytes differ, or the blob file is gone", async () => {
+    const { fileSystem, created } = countingTempFiles();
+    const store = await embeddedHarness().open({ fileSystem });
+    const one = await store.stage(Buffer.alloc(1000, 1));
+    const other = await store.stage(writeTempFile("same-size.bin", Buffer.alloc(1000, 2)));
+    expect(created()).toBe(2);
+    expect((await store.read(other.ref))[0]).toBe(2);
+    fs.rmSync(one.path);
+    const healed = await store.stage(Buffer.alloc(1000, 1), { scope: "heal" });
+    expect(created()).toBe(3);
+    expect((await store.read(healed.ref))[0]).toBe(1);
+    expect((await store.read(one.ref))[0]).toBe(1);
+  });
+});
