@@ -1,0 +1,227 @@
+// Turns the scenarios' raw results into the figures BENCHMARKS.md reports:
+// each attache figure with its reference, ratio, target and whether it is met.
+import { fmtBytes } from "./common.js";
+
+const med = (s) => s?.median ?? null;
+
+/**
+ * kind "time": lower is better; ratio = attache / reference; met when ratio ≤ target.
+ * kind "rate": higher is better; ratio = attache / reference; met when ratio ≥ target.
+ * kind "absolute": the value itself against a bound (ratio = value / bound).
+ */
+function figure({ id, scenario, label, value, unit, reference, referenceLabel, kind, target, extra = {} }) {
+  const ratio = value == null || reference == null || reference === 0 ? null : value / reference;
+  let met = null;
+  if (target != null && ratio != null) met = kind === "rate" ? ratio >= target.value : ratio <= target.value;
+  if (target != null && kind === "absolute" && value != null) met = value < target.value;
+  // How many times short of its target a figure is (1 = just met; only for figures with a ratio target).
+  let shortfall = null;
+  if (met === false && ratio != null && kind !== "absolute") shortfall = kind === "rate" ? target.value / ratio : ratio / target.value;
+  if (met === false && kind === "absolute") shortfall = value / target.value;
+  return { id, scenario, label, value, unit, reference, referenceLabel, kind, ratio, target: target ?? null, met, shortfall, ...extra };
+}
+
+export function analyze(s) {
+  const figures = [];
+
+  const li = s.largeIngest;
+  if (li) {
+    const t = (k) => med(li.timings[k]);
+    const hash = t("hash");
+    const copy = t("copyFile");
+    const limit = hash == null || copy == null ? null : Math.max(hash, copy);
+    const limitLabel = `max(hash ${hash?.toFixed(0)} ms, copyFile ${copy?.toFixed(0)} ms)`;
+    const size = fmtBytes(li.size);
+    for (const [key, label] of [
+      ["attache stage(path)", `Large ingest: stage(path) of ${size}`],
+      ["attache stage(stream)", `Large ingest: stage(createReadStream) of ${size}`],
+    ]) {
+      figures.push(
+        figure({
+          id: key,
+          scenario: "largeIngest",
+          label,
+          value: t(key),
+          unit: "ms",
+          reference: limit,
+          referenceLabel: limitLabel,
+          kind: "time",
+          target: { value: 1.3, text: "≤ 1.3× max(hash, copy)" },
+          extra: { vsCacache: t(key) != null && t("cacache.put.stream") ? t(key) / t("cacache.put.stream") : null },
+        }),
+      );
+    }
+    for (const [key, label] of [
+      ["attache stage(path) dedup hit", `Dedup hit: stage(path) of the same ${size} again`],
+      ["attache stage(stream) dedup hit", `Dedup hit: stage(createReadStream) of the same ${size} again`],
+    ]) {
+      figures.push(
+        figure({
+          id: key,
+          scenario: "largeIngest",
+          label,
+          value: t(key),
+          unit: "ms",
+          reference: hash,
+          referenceLabel: `hash ${hash?.toFixed(0)} ms`,
+          kind: "time",
+          target: { value: 1.15, text: "≤ 1.15× hash" },
+          extra: { bytesWritten: li.bytesWritten?.[key] ?? null },
+        }),
+      );
+    }
+  }
+
+  const si = s.smallIngest;
+  if (si) {
+    for (const label of ["sequential", "4 in flight"]) {
+      const a = med(si.opsPerSec[`attache stage (${label})`]);
+      const c = med(si.opsPerSec[`cacache.put (${label})`]);
+      figures.push(
+        figure({
+          id: `small ${label}`,
+          scenario: "smallIngest",
+          label: `Small ingest: ${si.count} × ${fmtBytes(si.bufferSize)}, ${label}`,
+          value: a,
+          unit: "ops/s",
+          reference: c,
+          referenceLabel: `cacache.put ${Math.round(c ?? 0).toLocaleString("en-US")} ops/s`,
+          kind: "rate",
+          target: { value: 5, text: "≥ 5× cacache" },
+        }),
+      );
+    }
+  }
+
+  const md = s.metadata;
+  if (md) {
+    const c = med(md.opsPerSec["cacache.get.info"]);
+    for (const op of ["get", "resolve"]) {
+      figures.push(
+        figure({
+          id: `metadata ${op}`,
+          scenario: "metadata",
+          label: `Metadata: ${op}() of random refs among ${md.count.toLocaleString("en-US")}`,
+          value: med(md.opsPerSec[`attache ${op}`]),
+          unit: "ops/s",
+          reference: c,
+          referenceLabel: `cacache.get.info ${Math.round(c ?? 0).toLocaleString("en-US")} ops/s`,
+          kind: "rate",
+          target: { value: 20, text: "≥ 20× cacache" },
+        }),
+      );
+    }
+  }
+
+  const vr = s.verifiedRead;
+  if (vr) {
+    const t = (k) => med(vr.timings[k]);
+    const hash = t("hash");
+    const size = fmtBytes(vr.size);
+    for (const [key, label, cacacheKey] of [
+      ["attache read", `Verified read: read() of ${size}`, "cacache.get"],
+      ["attache open", `Verified read: open() of ${size}, drained`, "cacache.get.stream"],
+    ]) {
+      figures.push(
+        figure({
+          id: key,
+          scenario: "verifiedRead",
+          label,
+          value: t(key),
+          unit: "ms",
+          reference: hash,
+          referenceLabel: `hash ${hash?.toFixed(0)} ms`,
+          kind: "time",
+          target: { value: 1.3, text: "≤ 1.3× hash" },
+          extra: { vsCacache: t(key) != null && t(cacacheKey) ? t(key) / t(cacacheKey) : null, cacacheOp: cacacheKey },
+        }),
+      );
+    }
+  }
+
+  const sw = s.sweep;
+  if (sw) {
+    const totals = [...new Set(sw.cases.map((c) => c.total))].sort((a, b) => a - b);
+    const big = totals[totals.length - 1];
+    const small = totals[0];
+    const at = (total, expired) => med(sw.cases.find((c) => c.total === total && c.expired === expired)?.sweepMs);
+    figures.push(
+      figure({
+        id: "sweep idle",
+        scenario: "sweep",
+        label: `Sweep with nothing expired, ${big.toLocaleString("en-US")} attachments`,
+        value: at(big, 0),
+        unit: "ms",
+        reference: 10,
+        referenceLabel: "10 ms",
+        kind: "absolute",
+        target: { value: 10, text: "< 10 ms" },
+      }),
+    );
+    if (small !== big) {
+      figures.push(
+        figure({
+          id: "sweep scaling",
+          scenario: "sweep",
+          label: `Sweep of 1,000 expired: ${big.toLocaleString("en-US")} vs ${small.toLocaleString("en-US")} attachments`,
+          value: at(big, 1000),
+          unit: "ms",
+          reference: at(small, 1000),
+          referenceLabel: `same sweep at ${small.toLocaleString("en-US")}: ${at(small, 1000)?.toFixed(1)} ms`,
+          kind: "time",
+          target: { value: 1.5, text: `≤ 1.5× (${big / small}× the attachments; derived from "grows with expired, not total")` },
+        }),
+      );
+    }
+    const many = Math.max(...sw.cases.filter((c) => c.total === big).map((c) => c.expired));
+    const perMany = at(big, many) == null ? null : (at(big, many) * 1000) / many;
+    const perK = at(big, 1000) == null ? null : (at(big, 1000) * 1000) / 1000;
+    figures.push(
+      figure({
+        id: "sweep per expired",
+        scenario: "sweep",
+        label: `Sweep cost per expired attachment: ${many.toLocaleString("en-US")} vs 1,000 expired (${big.toLocaleString("en-US")} attachments)`,
+        value: perMany,
+        unit: "µs",
+        reference: perK,
+        referenceLabel: `${perK?.toFixed(0)} µs each when 1,000 expire`,
+        kind: "time",
+        target: { value: 1.5, text: "≤ 1.5× (linear in the expired count; derived)" },
+      }),
+    );
+  }
+
+  const mem = s.memory;
+  if (mem) {
+    const peak = (role) => med(mem.roles[role]?.peakRss);
+    const base = peak("baseline");
+    figures.push(
+      figure({
+        id: "memory stream",
+        scenario: "memory",
+        label: `Peak RSS staging a generated ${fmtBytes(mem.streamSize)} stream`,
+        value: peak("attache stage(generated stream)"),
+        unit: "bytes",
+        reference: 150 * 1024 * 1024,
+        referenceLabel: "150 MiB",
+        kind: "absolute",
+        target: { value: 150 * 1024 * 1024, text: "< 150 MiB" },
+        extra: { baseline: base, cacache: peak("cacache.put.stream(generated stream)") },
+      }),
+    );
+    figures.push(
+      figure({
+        id: "memory manifest",
+        scenario: "memory",
+        label: `Peak RSS with ${mem.manifestTotal.toLocaleString("en-US")} attachments (open, metrics(), 1,000 get())`,
+        value: peak("attache manifest"),
+        unit: "bytes",
+        reference: base,
+        referenceLabel: `baseline process ${fmtBytes(base)}`,
+        kind: "info",
+        target: null,
+      }),
+    );
+  }
+  return figures;
+}

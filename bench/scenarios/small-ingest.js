@@ -1,0 +1,90 @@
+// Scenario 3: small ingest: N distinct 4 KiB buffers staged from one process,
+// one at a time and with 4 stages in flight, against cacache.put doing the
+// same (same buffers, same concurrency). Fresh store / cache per run.
+import { randomFillSync } from "node:crypto";
+import path from "node:path";
+import {
+  bytesWrittenSoFar,
+  emit,
+  loadAttache,
+  loadCacache,
+  log,
+  pool,
+  rmrf,
+  rotate,
+  scenarioConfig,
+  summary,
+  syncDisks,
+} from "../lib/common.js";
+
+const config = scenarioConfig();
+const { tmp, count, reps, bufferSize = 4096 } = config;
+const { openStore } = await loadAttache();
+const cacache = await loadCacache();
+
+const buffers = [];
+{
+  const all = Buffer.allocUnsafe(count * bufferSize);
+  randomFillSync(all);
+  for (let i = 0; i < count; i++) buffers.push(all.subarray(i * bufferSize, (i + 1) * bufferSize));
+}
+
+const samples = {};
+const written = {};
+const cpu = {};
+
+async function measure(name, fn) {
+  syncDisks();
+  const w0 = bytesWrittenSoFar();
+  const c0 = process.cpuUsage();
+  const start = performance.now();
+  await fn();
+  const ms = performance.now() - start;
+  const c = process.cpuUsage(c0);
+  const w1 = bytesWrittenSoFar();
+  (samples[name] ??= []).push(ms);
+  (written[name] ??= []).push(w0 === null ? null : (w1 - w0) / count);
+  (cpu[name] ??= []).push((c.user + c.system) / 1000 / count);
+}
+
+const contenders = [];
+for (const inFlight of [1, 4]) {
+  const label = inFlight === 1 ? "sequential" : `${inFlight} in flight`;
+  contenders.push({
+    name: `attache stage (${label})`,
+    async run() {
+      const dir = path.join(tmp, "small-store");
+      await rmrf(dir);
+      const store = await openStore({ dir, sweepInterval: false });
+      await measure(this.name, () => pool(count, inFlight, (i) => store.stage(buffers[i])));
+      const m = await store.metrics();
+      if (m.attachments !== count) throw new Error(`attache holds ${m.attachments} attachments, expected ${count}`);
+      await store.close();
+      await rmrf(dir);
+    },
+  });
+  contenders.push({
+    name: `cacache.put (${label})`,
+    async run() {
+      const dir = path.join(tmp, "small-cacache");
+      await rmrf(dir);
+      await measure(this.name, () => pool(count, inFlight, (i) => cacache.put(dir, `small-${i}`, buffers[i], { algorithms: ["sha256"] })));
+      await rmrf(dir);
+    },
+  });
+}
+
+for (let rep = 0; rep < reps; rep++) {
+  const order = rotate(contenders, rep);
+  log(`small ingest: repetition ${rep + 1}/${reps} (${count} × ${bufferSize} B)`);
+  for (const c of order) await c.run();
+}
+
+const result = { count, bufferSize, reps, timings: {}, opsPerSec: {}, bytesWrittenPerOp: {}, cpuMsPerOp: {} };
+for (const name of Object.keys(samples)) {
+  result.timings[name] = summary(samples[name]);
+  result.opsPerSec[name] = summary(samples[name].map((ms) => (count * 1000) / ms));
+  result.bytesWrittenPerOp[name] = summary(written[name].filter((x) => x !== null)).median;
+  result.cpuMsPerOp[name] = summary(cpu[name]).median;
+}
+emit(result);
