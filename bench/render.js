@@ -47,7 +47,8 @@ export function render(results) {
   const { meta, scenarios: s, figures, errors } = results;
   const m = meta.machine;
   const out = [];
-  const p = (...lines) => out.push(...lines, "");
+  // Every paragraph, heading and table is its own block (a blank line between them).
+  const p = (...blocks) => out.push(...blocks.flatMap((b) => [b, ""]));
 
   p(
     "# attache benchmarks",
@@ -78,11 +79,11 @@ export function render(results) {
 
   p(
     "## Settings",
-    "- **Durability.** attache as shipped: each staged temp file is fsynced before it is renamed into `blobs/` " +
+    "- **Durability.** attache with its default `durability: \"normal\"`: each staged temp file is fsynced before it is renamed into `blobs/` " +
       "(the directory is not fsynced); the manifest is SQLite in WAL mode with `synchronous = NORMAL` " +
       "(a commit is not fsynced; the WAL is at checkpoints). cacache fsyncs nothing (it writes a temp file, renames it, " +
       "and appends to its index). The `fs.copyFile` reference does not fsync either; `copyFile + fsync` is shown for context.",
-    `- **Page cache: warm for every contender.** ${meta.pageCache.note}. ` +
+    `- **Page cache: warm.** ${meta.pageCache.note}. ` +
       `Dropping the page cache was ${meta.pageCache.dropCachesPermitted ? "permitted but not used" : "not permitted"}: ` +
       "warm inputs measure what each contender costs beyond the machine's limits, and are the same for all.",
     "- **Stores** are opened with `sweepInterval: false` (no background sweep during measurements); cacache with `algorithms: ['sha256']`.",
@@ -111,6 +112,21 @@ export function render(results) {
   }
   if (errors && Object.keys(errors).length > 0) {
     p("**Scenarios that failed in this run:**", ...Object.entries(errors).map(([k, v]) => `- ${k}: ${v}`));
+  }
+
+  const li0 = s.largeIngest;
+  if (li0) {
+    const c = li0.timings.copyFile;
+    const h = li0.timings.hash;
+    p(
+      "## Reading these figures",
+      `- Writing bytes into the page cache is the noisiest cost on this machine: \`fs.copyFile\` of the same ${fmtBytes(li0.size)} ` +
+        `took ${fmtMs(c?.min)} to ${fmtMs(c?.max)} in this run (hashing the file: ${fmtMs(h?.min)} to ${fmtMs(h?.max)}). ` +
+        "Contenders are interleaved and rotated so that each sees the same conditions in turn, and every figure is a median; " +
+        "the min – max columns show the spread.",
+      "- A ratio compares attache with its reference measured in the same repetitions (medians of each). " +
+        "For times, lower is better (attache ÷ reference); for rates, higher is better (attache ÷ reference).",
+    );
   }
 
   const fl = s.fsLimits;
@@ -266,7 +282,7 @@ export function render(results) {
       ),
     );
   }
-  return `${out.join("\n").trim()}\n`;
+  return `${out.join("\n").replace(/\n{3,}/g, "\n\n").trim()}\n`;
 }
 
 function med(s) {

@@ -34,8 +34,8 @@ const SIZES = quick
     }
   : {
       fsLimits: { count: 1000, reps: 3 },
-      largeIngest: { size: 1 * GiB, reps: 5 },
-      verifiedRead: { size: 1 * GiB, reps: 5 },
+      largeIngest: { size: 1 * GiB, reps: 7 },
+      verifiedRead: { size: 1 * GiB, reps: 7 },
       smallIngest: { count: 20_000, reps: 3 },
       metadata: { count: 100_000, lookups: 20_000, reps: 5 },
       sweep: { totals: [100_000, 1_000_000], reps: 3 },
@@ -139,7 +139,7 @@ async function main() {
     pageCache: {
       policy: "warm",
       dropCachesPermitted: dropCaches(),
-      note: "every contender reads its input from the page cache (inputs are written or read once before the timed runs); `sync` runs before each timed operation, outside the timing, so one contender's writeback does not land in another's time",
+      note: "Every contender reads its input from the page cache (inputs are written or read once before the timed runs); `sync` runs before each timed operation, outside the timing, so one contender's writeback does not land in another's time",
     },
     sizes: SIZES,
   };

@@ -81,7 +81,7 @@ export function analyze(s) {
         figure({
           id: `small ${label}`,
           scenario: "smallIngest",
-          label: `Small ingest: ${si.count} × ${fmtBytes(si.bufferSize)}, ${label}`,
+          label: `Small ingest: ${si.count.toLocaleString("en-US")} × ${fmtBytes(si.bufferSize)}, ${label}`,
           value: a,
           unit: "ops/s",
           reference: c,
