@@ -5,11 +5,11 @@
  * file changed since it was recorded).
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { Transform, type Readable } from "node:stream";
 import type { StoreContext } from "./context.js";
 import { integrityError, ioError } from "./errors.js";
-import { errnoCode } from "./fs-seam.js";
+import { errnoCode, nodeFileSystem } from "./fs-seam.js";
 import { refOf } from "./ids.js";
 import type { AttachmentRecord } from "./manifest/types.js";
 
@@ -163,7 +163,11 @@ export async function localPathOf(ctx: StoreContext, record: AttachmentRecord): 
   }
   let size: number;
   try {
-    size = (await ctx.fs.stat(file)).size;
+    // On the real filesystem a synchronous stat of a local file costs a few
+    // microseconds, a round trip through libuv's thread pool tens (resolve()
+    // was 4.7x slower with it). A wrapped seam (tests, fault injection) keeps
+    // the asynchronous call.
+    size = (ctx.fs === nodeFileSystem ? statSync(file) : await ctx.fs.stat(file)).size;
   } catch (err) {
     throw missingBytes(ctx, record, err);
   }

@@ -28,8 +28,8 @@ export interface FilesystemBlobStoreOptions {
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
-/** Writes kept in flight per temp file, so disk writes overlap with hashing. */
-const WRITES_IN_FLIGHT = 4;
+/** Size of each write to a temp file (see FileBlobWriter). */
+const WRITE_BYTES = 1 << 20;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
 
 export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobStore {
@@ -204,10 +204,21 @@ async function readdirIfPresent(fs: FileSystem, dir: string): Promise<string[]> 
   }
 }
 
-/** Positioned writes keep several chunks in flight without reordering them. */
+/**
+ * Chunks are copied into a buffer the writer owns and written out 1 MiB at a
+ * time, with one write in flight while the caller reads and hashes the next
+ * chunks. Owning the bytes matters: a source may reuse its buffer as soon as
+ * it yields the next chunk, and a write still in flight would then store
+ * bytes that no longer match the digest. One write at a time also keeps the
+ * file's inode lock uncontended (several concurrent writes to one file spin
+ * on it in the kernel), and small stream chunks become large writes.
+ */
 class FileBlobWriter implements BlobWriter {
   private position = 0;
-  private readonly inFlight = new Set<Promise<void>>();
+  private buffer: Buffer | undefined;
+  private spare: Buffer | undefined;
+  private filled = 0;
+  private inFlight: Promise<void> | undefined;
   private failure: unknown = undefined;
   private closed = false;
 
@@ -221,38 +232,58 @@ class FileBlobWriter implements BlobWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      this.buffer ??= this.spare ?? Buffer.allocUnsafeSlow(WRITE_BYTES);
+      this.spare = undefined;
+      const take = Math.min(chunk.byteLength - offset, WRITE_BYTES - this.filled);
+      this.buffer.set(chunk.subarray(offset, offset + take), this.filled);
+      this.filled += take;
+      offset += take;
+      if (this.filled === WRITE_BYTES) await this.flush();
+    }
+  }
+
+  /** Hands the filled buffer to the disk once the previous write is done. */
+  private async flush(): Promise<void> {
+    await this.settle();
+    const buffer = this.buffer;
+    if (buffer === undefined || this.filled === 0) return;
+    const length = this.filled;
     const at = this.position;
-    this.position += chunk.byteLength;
-    const pending: Promise<void> = this.writeFully(chunk, at).then(
-      () => void this.inFlight.delete(pending),
-      (err: unknown) => {
-        this.inFlight.delete(pending);
-        this.failure ??= err;
-      },
+    this.position += length;
+    this.buffer = undefined;
+    this.filled = 0;
+    this.inFlight = this.writeFully(buffer, length, at).then(
+      () => void (this.spare = buffer),
+      (err: unknown) => void (this.failure ??= err),
     );
-    this.inFlight.add(pending);
-    while (this.inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
+  }
+
+  private async settle(): Promise<void> {
+    if (this.inFlight !== undefined) await this.inFlight;
+    this.inFlight = undefined;
     if (this.failure !== undefined) throw this.failure;
   }
 
-  private async writeFully(chunk: Uint8Array, at: number): Promise<void> {
+  private async writeFully(buffer: Buffer, length: number, at: number): Promise<void> {
     let offset = 0;
-    while (offset < chunk.byteLength) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset, at + offset);
+    while (offset < length) {
+      const { bytesWritten } = await this.handle.write(buffer, offset, length - offset, at + offset);
       offset += bytesWritten;
     }
   }
 
   async finish(): Promise<void> {
-    await Promise.all(this.inFlight);
-    if (this.failure !== undefined) throw this.failure;
+    await this.flush();
+    await this.settle();
     if (this.fsync) await this.handle.sync();
     this.closed = true;
     await this.handle.close();
   }
 
   async abort(): Promise<void> {
-    await Promise.allSettled(this.inFlight);
+    await this.inFlight?.catch(() => undefined);
     if (!this.closed) {
       this.closed = true;
       await this.handle.close().catch(() => undefined);

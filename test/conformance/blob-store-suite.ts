@@ -81,6 +81,7 @@ export function describeBlobStore(name: string, make: () => Promise<BlobStore>):
       const store = await make();
       const writer = await store.createWriter();
       await writer.write(Buffer.from("abc"));
+      await writer.finish();
       const [temp] = await store.listTemp();
       expect(temp).toMatchObject({ name: writer.tempName, size: 3 });
       expect(temp?.mtimeMs).toBeGreaterThan(0);

@@ -78,6 +78,24 @@ export function describeStore(makeHarness: () => StoreHarness): void {
       expect((await store.metrics()).blobs).toBe(1);
     });
 
+    it("owns the bytes it writes: a source that reuses its buffer after each chunk stages what it yielded", async () => {
+      const { store } = await setup();
+      const expected: Buffer[] = [];
+      const reused = Buffer.alloc(256 * 1024);
+      const reusing = (async function* () {
+        for (let i = 0; i < 24; i++) {
+          reused.fill(i);
+          expected.push(Buffer.from(reused));
+          yield reused;
+        }
+      })();
+      const a = await store.stage(reusing);
+      const bytes = Buffer.concat(expected);
+      expect(a.checksum).toBe(sha256(bytes));
+      expect((await store.read(a.ref)).equals(bytes)).toBe(true);
+      expect(await store.verify()).toMatchObject({ corrupt: [], missing: [] });
+    });
+
     it("takes a File's name and a Blob's type as declared", async () => {
       const { store } = await setup();
       const a = await store.stage(new File(["{}"], "data.json", { type: "application/x-custom" }));

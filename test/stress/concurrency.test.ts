@@ -164,8 +164,9 @@ describe("a sweep deleting a blob while another process stages the same bytes", 
     const stager = await startAgent(AGENT, { dir });
     try {
       const old = await sweeper.call<Staged>("stage", { size: 300_000, fill: 7, scope: "a", ttl: 1 });
-      // The stager stops after deciding to reuse the stored blob (it drops its own temp copy).
-      await stager.call("pause", { call: "unlink", match: `${path.sep}tmp${path.sep}` });
+      // The stager stops after recording its intent, as it checks the stored blob it will reuse
+      // (known bytes of a stored size are hashed first and never written).
+      await stager.call("pause", { call: "stat", match: `${path.sep}blobs${path.sep}` });
       const staging = stager.send("stage", { size: 300_000, fill: 7, scope: "b", ttl: "7d" });
       await stager.paused();
       await sleep(5);
