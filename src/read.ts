@@ -132,7 +132,11 @@ async function readFileVerified(ctx: StoreContext, record: AttachmentRecord, fil
   const hash = createHash("sha256");
   let size = 0;
   try {
-    const readAt = (offset: number) => handle.read(bytes, offset, Math.min(READ_CHUNK, bytes.length - offset), offset);
+    const readAt = (offset: number) => {
+      const read = handle.read(bytes, offset, Math.min(READ_CHUNK, bytes.length - offset), offset);
+      read.catch(() => undefined); // seen when awaited, never as an unhandled rejection
+      return read;
+    };
     let next = bytes.length > 0 ? readAt(0) : undefined;
     while (next !== undefined) {
       const { bytesRead } = await next;

@@ -152,10 +152,16 @@ function describeOpenError(err: unknown, file: string, noFollow: boolean): Attac
 }
 
 async function* fileChunks(handle: FileHandle, file: string): AsyncGenerator<Uint8Array> {
-  const readAt = async (position: number): Promise<Buffer> => {
-    const buffer = Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, FILE_CHUNK_BYTES, position);
-    return bytesRead === FILE_CHUNK_BYTES ? buffer : buffer.subarray(0, bytesRead);
+  const readAt = (position: number): Promise<Buffer> => {
+    const read = (async () => {
+      const buffer = Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES);
+      const { bytesRead } = await handle.read(buffer, 0, FILE_CHUNK_BYTES, position);
+      return bytesRead === FILE_CHUNK_BYTES ? buffer : buffer.subarray(0, bytesRead);
+    })();
+    // The read ahead may fail while the consumer is busy (or has given up): that
+    // failure is seen when the chunk is awaited, never as an unhandled rejection.
+    read.catch(() => undefined);
+    return read;
   };
   let position = 0;
   // One read ahead, so the disk read of chunk n+1 overlaps the hashing of chunk n.
