@@ -4,17 +4,35 @@
  * drops the attachments whose bytes are damaged or gone and deletes stray
  * files, but never touches a `reference` file. It reads everything, so it is
  * an operator's tool, not something to run on a hot path.
+ *
+ * Verify decides from pages of the manifest and from files it read a moment
+ * ago, while other scopes and processes keep staging and releasing. So no
+ * observation is trusted later than it was made: a blob seen missing is looked
+ * at again before it is reported (a release may have deleted it on purpose),
+ * and every repair is re-checked at the moment it is applied — the blob
+ * re-hashed outside any lock, then, inside the manifest's delete fence
+ * (`Manifest.repairBlob`), a cheap `lstat` that the file is still the one
+ * hashed and no stage of those bytes in flight. A repair never drops an
+ * attachment staged after verify looked.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { deleteBlobIfUnneeded, freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
+import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
 import { errnoCode } from "./fs-seam.js";
+import type { AttachmentRecord } from "./manifest/types.js";
 import { openRaw } from "./read.js";
-import { publishReleased } from "./telemetry.js";
+import { publishBlobDeleted, publishReleased } from "./telemetry.js";
 import type { VerifyOptions, VerifyReport } from "./types.js";
 
 const PAGE = 500;
+/** An outside file that is gone or unreadable to this process counts as missing. */
+const REFERENCE_MISSING_CODES = ["ENOENT", "ENOTDIR", "EACCES"];
+
+interface Hashed {
+  digest: string;
+  size: number;
+}
 
 /**
  * Hex SHA-256 of a stream, or `null` if its file is missing (`missingCodes`
@@ -22,10 +40,7 @@ const PAGE = 500;
  * no evidence that the bytes are gone: it fails the verify instead, so repair
  * never drops an attachment over a transient error.
  */
-async function digestOf(
-  open: () => Promise<Readable>,
-  missingCodes: readonly string[] = ["ENOENT"],
-): Promise<{ digest: string; size: number } | null> {
+async function digestOf(open: () => Promise<Readable>, missingCodes: readonly string[] = ["ENOENT"]): Promise<Hashed | null> {
   let stream: Readable;
   try {
     stream = await open();
@@ -42,45 +57,152 @@ async function digestOf(
   return { digest: hash.digest("hex"), size };
 }
 
+/** What verify saw of a managed blob when it hashed it. */
+interface BlobObservation {
+  /** The hash of its bytes, or `null`: the file is missing. */
+  found: Hashed | null;
+  /**
+   * A token that changes whenever the file does (see {@link BlobFiles.identity});
+   * `null` for a missing file.
+   */
+  identity: string | null;
+}
+
+/** How verify looks at managed blob files, and tells whether one changed since it looked. */
+class BlobFiles {
+  private local: Promise<boolean> | undefined;
+
+  constructor(private readonly ctx: StoreContext) {}
+
+  /**
+   * The file's identity right now, cheaply: device, inode, size and change
+   * times from `lstat` (a file deleted and written again, or rewritten in
+   * place, differs). A store without local files has nothing to `lstat`: its
+   * identity is the hash of its bytes (such stores live in memory, so that is
+   * cheap too). `null` when the blob is missing.
+   */
+  async identity(digest: string): Promise<string | null> {
+    if (!(await this.isLocal())) {
+      const found = await digestOf(() => this.ctx.blobs.openRead(digest));
+      return found && `${found.digest}:${found.size}`;
+    }
+    try {
+      const stats = await this.ctx.fs.lstat(this.ctx.blobs.pathOf(digest), { bigint: true });
+      return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      throw err;
+    }
+  }
+
+  /** Hashes the blob; `undefined` when its file changed while it was being hashed (someone is at work on it). */
+  async observe(digest: string): Promise<BlobObservation | undefined> {
+    if (!(await this.isLocal())) {
+      const found = await digestOf(() => this.ctx.blobs.openRead(digest));
+      return { found, identity: found && `${found.digest}:${found.size}` };
+    }
+    const before = await this.identity(digest);
+    const found = await digestOf(() => this.ctx.blobs.openRead(digest));
+    const after = await this.identity(digest);
+    if (before !== after || (found === null) !== (after === null)) return undefined;
+    return { found, identity: after };
+  }
+
+  private isLocal(): Promise<boolean> {
+    this.local ??= this.ctx.blobs.localDevice().then((device) => device !== null);
+    return this.local;
+  }
+}
+
+/** True for the errors SQLite gives when the manifest's file is damaged. */
+function isManifestDamage(err: unknown): boolean {
+  for (let at = err, depth = 0; at !== undefined && at !== null && depth < 8; at = (at as { cause?: unknown }).cause, depth++) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === "string" && (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB")) return true;
+  }
+  return false;
+}
+
+/**
+ * Verifies the store. A damaged manifest is reported, not thrown: its
+ * integrity check's findings go to `manifestProblems`, and a query that later
+ * fails on a damaged page ends the checks there, adding the failure to
+ * `manifestProblems` (the rest of the report is then partial). `repair`
+ * changes nothing while the manifest has problems.
+ */
 export async function verifyStore(
   ctx: StoreContext,
   repair: boolean,
   onProgress: VerifyOptions["onProgress"],
 ): Promise<VerifyReport> {
+  const report: VerifyReport = {
+    blobsChecked: 0,
+    bytesChecked: 0,
+    corrupt: [],
+    missing: [],
+    orphanFiles: [],
+    repaired: 0,
+    manifestProblems: [],
+  };
   try {
-    return await verifySteps(ctx, repair, onProgress);
+    report.manifestProblems.push(...(await ctx.manifest.checkIntegrity()));
+    const found = await findProblems(ctx, report, onProgress);
+    // A damaged manifest cannot tell which attachments and files are needed: repairing from it could delete good bytes.
+    if (repair && report.manifestProblems.length === 0) await repairProblems(ctx, report, found);
+    return report;
   } catch (err) {
-    throw ioError("verify the store", err);
+    if (!isManifestDamage(err)) throw ioError("verify the store", err);
+    const message = err instanceof Error ? err.message : String(err);
+    report.manifestProblems.push(`verify stopped early, the manifest could not be read: ${message}`);
+    return report;
   }
 }
 
-async function verifySteps(
-  ctx: StoreContext,
-  repair: boolean,
-  onProgress: VerifyOptions["onProgress"],
-): Promise<VerifyReport> {
+/** What the checks found that a repair may act on. */
+interface Found {
+  /** Managed blobs (hex digests) found corrupt or missing. */
+  damagedBlobs: string[];
+  /** `reference` attachments whose file is damaged or gone, as verify read them. */
+  damagedReferences: AttachmentRecord[];
+  strays: Stray[];
+}
+
+type Stray =
+  | { kind: "temp"; name: string }
+  | { kind: "other"; location: string }
+  /** A file named like a blob that no row knows, and its identity when verify saw it. */
+  | { kind: "blob"; location: string; digest: string; identity: string };
+
+async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress: VerifyOptions["onProgress"]): Promise<Found> {
   const progress = () => onProgress?.({ blobsChecked: report.blobsChecked, bytesChecked: report.bytesChecked });
-  const report: VerifyReport = { blobsChecked: 0, bytesChecked: 0, corrupt: [], missing: [], orphanFiles: [], repaired: 0 };
-  const damaged: string[] = [];
+  const files = new BlobFiles(ctx);
+  const found: Found = { damagedBlobs: [], damagedReferences: [], strays: [] };
 
   let afterDigest: string | null = null;
   for (;;) {
     const blobs = await ctx.manifest.listBlobs(afterDigest, PAGE);
     for (const blob of blobs) {
-      const found = await digestOf(() => ctx.blobs.openRead(blob.digest));
-      // A blob no attachment uses yet may be a stage between its intent and its rename.
-      if (found === null && blob.refs === 0) continue;
+      let hashed = await digestOf(() => ctx.blobs.openRead(blob.digest));
+      if (hashed === null) {
+        // A blob no attachment uses yet may be a stage between its intent and its rename.
+        if (blob.refs === 0) continue;
+        // The page may be stale: a release may have deleted the blob since, and a stage may have put it back.
+        const now = await ctx.manifest.getBlob(blob.digest);
+        if (now === undefined || now.refs === 0) continue;
+        hashed = await digestOf(() => ctx.blobs.openRead(blob.digest));
+      }
       report.blobsChecked++;
-      if (found === null) {
+      if (hashed === null) {
         report.missing.push(`sha256:${blob.digest}`);
-        damaged.push(blob.digest);
+        found.damagedBlobs.push(blob.digest);
         progress();
         continue;
       }
-      report.bytesChecked += found.size;
-      if (found.digest !== blob.digest) {
+      report.bytesChecked += hashed.size;
+      if (hashed.digest !== blob.digest) {
         report.corrupt.push(`sha256:${blob.digest}`);
-        damaged.push(blob.digest);
+        found.damagedBlobs.push(blob.digest);
       }
       progress();
     }
@@ -89,23 +211,23 @@ async function verifySteps(
   }
 
   let afterId: string | null = null;
-  const damagedReferences: string[] = [];
   for (;;) {
     const references = await ctx.manifest.listReferences(afterId, PAGE);
     for (const record of references) {
-      // An outside file that is gone or unreadable to this process counts as missing.
-      const found = await digestOf(() => openRaw(ctx, record), ["ENOENT", "ENOTDIR", "EACCES"]);
+      const hashed = await digestOf(() => openRaw(ctx, record), REFERENCE_MISSING_CODES);
+      // Released since the page was read: no longer this verify's business.
+      if (hashed === null && !(await isStillReference(ctx, record))) continue;
       report.blobsChecked++;
-      if (found === null) {
+      if (hashed === null) {
         report.missing.push(`sha256:${record.digest}`);
-        damagedReferences.push(record.id);
+        found.damagedReferences.push(record);
         progress();
         continue;
       }
-      report.bytesChecked += found.size;
-      if (found.digest !== record.digest) {
+      report.bytesChecked += hashed.size;
+      if (hashed.digest !== record.digest) {
         report.corrupt.push(`sha256:${record.digest}`);
-        damagedReferences.push(record.id);
+        found.damagedReferences.push(record);
       }
       progress();
     }
@@ -113,47 +235,84 @@ async function verifySteps(
     afterId = (references[references.length - 1] as { id: string }).id;
   }
 
-  const strays: { location: string; temp: boolean; name: string }[] = [];
   for await (const object of ctx.blobs.list()) {
-    if (object.digest !== null && (await ctx.manifest.getBlob(object.digest)) !== undefined) continue;
+    if (object.digest === null) {
+      report.orphanFiles.push(object.location);
+      found.strays.push({ kind: "other", location: object.location });
+      continue;
+    }
+    if ((await ctx.manifest.getBlob(object.digest)) !== undefined) continue;
+    // A release deletes the file, then the row: one listed before and looked up after was no orphan.
+    const identity = await files.identity(object.digest);
+    if (identity === null || (await ctx.manifest.getBlob(object.digest)) !== undefined) continue;
     report.orphanFiles.push(object.location);
-    strays.push({ location: object.location, temp: false, name: "" });
+    found.strays.push({ kind: "blob", location: object.location, digest: object.digest, identity });
   }
   const named = await ctx.manifest.intentTempNames();
   const orphanBefore = ctx.now() - ctx.options.gracePeriodMs;
   for (const temp of await ctx.blobs.listTemp()) {
     if (temp.mtimeMs > orphanBefore || named.has(temp.name)) continue;
     report.orphanFiles.push(temp.location);
-    strays.push({ location: temp.location, temp: true, name: temp.name });
+    found.strays.push({ kind: "temp", name: temp.name });
   }
+  return found;
+}
 
-  if (repair) {
-    for (const digest of damaged) {
-      const dropped = await ctx.manifest.dropAttachmentsOfBlob(digest);
-      for (const record of dropped) publishReleased(toAttachment(ctx, record));
-      report.repaired += dropped.length;
-      if ((await deleteBlobIfUnneeded(ctx, digest)) !== undefined) report.repaired++;
-      else if (report.corrupt.includes(`sha256:${digest}`)) {
-        // Still pinned (a lease): its bytes are wrong for every reader anyway. Remove the damaged file,
-        // keeping the row, so the next stage of these bytes finds no file and writes them afresh instead
-        // of deduplicating onto the damage (commit trusts a blob file of the right size).
-        await ctx.blobs.delete(digest);
-        report.repaired++;
-      }
-    }
-    for (const id of damagedReferences) {
-      const dropped = await ctx.manifest.dropAttachment(id);
-      if (dropped !== undefined) {
-        publishReleased(toAttachment(ctx, dropped));
-        report.repaired++;
-        await freeBlobsOf(ctx, [dropped]);
-      }
-    }
-    for (const stray of strays) {
-      if (stray.temp) await ctx.blobs.removeTemp(stray.name);
-      else await ctx.blobs.removeStray(stray.location);
+/** Whether `record` is still the same `reference` attachment (not released, nor turned into a managed copy by a new stage). */
+async function isStillReference(ctx: StoreContext, record: AttachmentRecord): Promise<boolean> {
+  const now = await ctx.manifest.getAttachment(record.id);
+  return now !== undefined && now.referencePath === record.referencePath && now.digest === record.digest;
+}
+
+async function repairProblems(ctx: StoreContext, report: VerifyReport, found: Found): Promise<void> {
+  const files = new BlobFiles(ctx);
+  for (const digest of found.damagedBlobs) report.repaired += await repairBlob(ctx, files, digest);
+  for (const seen of found.damagedReferences) {
+    // Look again right before dropping: the file may have been put right, or the scope may have staged the bytes anew.
+    if (!(await isStillReference(ctx, seen))) continue;
+    const hashed = await digestOf(() => openRaw(ctx, seen), REFERENCE_MISSING_CODES);
+    if (hashed !== null && hashed.digest === seen.digest) continue;
+    const dropped = await ctx.manifest.dropAttachment(seen.id);
+    if (dropped !== undefined) {
+      publishReleased(toAttachment(ctx, dropped));
       report.repaired++;
+      await freeBlobsOf(ctx, [dropped]);
     }
   }
-  return report;
+  for (const stray of found.strays) {
+    if (stray.kind === "temp") await ctx.blobs.removeTemp(stray.name);
+    else if (stray.kind === "other") await ctx.blobs.removeStray(stray.location);
+    else {
+      // Under the fence: still no row (no stage has claimed these bytes since) and still the very file seen.
+      const recheck = async () =>
+        (await ctx.manifest.getBlob(stray.digest)) === undefined && (await files.identity(stray.digest)) === stray.identity;
+      const removed = await ctx.manifest.repairBlob(stray.digest, ctx.now(), recheck, () => ctx.blobs.removeStray(stray.location));
+      if (removed === undefined) continue;
+    }
+    report.repaired++;
+  }
+}
+
+/**
+ * Repairs one managed blob found damaged, if it still is: re-hashes it
+ * outside any lock (put right since, or changing under a stage: leave it),
+ * then, inside the fence, drops its attachments and deletes it only if its
+ * file is still the one just hashed. Returns what it counts as repaired.
+ */
+async function repairBlob(ctx: StoreContext, files: BlobFiles, digest: string): Promise<number> {
+  const seen = await files.observe(digest);
+  if (seen === undefined || seen.found?.digest === digest) return 0;
+  const outcome = await ctx.manifest.repairBlob(
+    digest,
+    ctx.now(),
+    async () => (await files.identity(digest)) === seen.identity,
+    // A leased blob keeps its row, but not its damaged file: the next stage of these bytes then finds no file and
+    // writes them afresh instead of deduplicating onto the damage (commit trusts a blob file of the right size).
+    () => ctx.blobs.delete(digest),
+  );
+  if (outcome === undefined) return 0;
+  for (const record of outcome.dropped) publishReleased(toAttachment(ctx, record));
+  if (outcome.deletedBlob !== undefined) publishBlobDeleted(`sha256:${digest}`, outcome.deletedBlob.size);
+  const fileRemoved = outcome.deletedBlob !== undefined || seen.found !== null;
+  return outcome.dropped.length + (fileRemoved ? 1 : 0);
 }

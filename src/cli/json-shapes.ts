@@ -4,7 +4,7 @@
  * so that a field added to the library's types never leaks into the CLI's
  * output unannounced. Dates are ISO-8601 strings in UTC; "never" is `null`.
  */
-import type { Attachment, Metrics } from "../index.js";
+import type { Attachment, Metrics, VerifyReport } from "../index.js";
 
 /** An {@link Attachment} as JSON: the library's fields, dates as ISO strings. */
 export interface AttachmentJson {
@@ -70,5 +70,18 @@ export function metricsJson(metrics: Metrics): MetricsJson {
     expired: { count: metrics.expired.count, bytes: metrics.expired.bytes },
     leases: metrics.leases,
     nextExpiryAt: metrics.nextExpiryAt === null ? null : metrics.nextExpiryAt.toISOString(),
+  };
+}
+
+/** The `--json` form of `store.verify()`, keys in the documented order. */
+export function verifyReportJson(report: VerifyReport): VerifyReport {
+  return {
+    blobsChecked: report.blobsChecked,
+    bytesChecked: report.bytesChecked,
+    corrupt: report.corrupt,
+    missing: report.missing,
+    orphanFiles: report.orphanFiles,
+    repaired: report.repaired,
+    manifestProblems: report.manifestProblems,
   };
 }

@@ -5,8 +5,10 @@
  * store's `onProgress` hook.
  */
 import diagnostics_channel from "node:diagnostics_channel";
-import { fstatSync } from "node:fs";
+import { fstatSync, statSync } from "node:fs";
+import { devNull } from "node:os";
 import path from "node:path";
+import { isatty } from "node:tty";
 import { Option, type Command } from "commander";
 import type { Attachment, StageMode, StageOptions, Store } from "../index.js";
 import { formatBytes, formatExpiry, renderTable } from "./format.js";
@@ -55,6 +57,8 @@ export function registerStageCommand(program: Command): void {
       if (sources.length > 1 && options.name !== undefined) command.error("--name applies to one source; stage the files one by one.", USAGE_ERROR);
       if (sources.length > 1 && options.checksum !== undefined) command.error("--checksum applies to one source; stage the files one by one.", USAGE_ERROR);
       if (options.mode !== "copy" && sources.includes("-")) command.error(`--mode ${options.mode} needs a file; stdin can only be copied.`, USAGE_ERROR);
+      const refusal = sources.includes("-") ? stdinRefusal() : null;
+      if (refusal !== null) command.error(refusal, USAGE_ERROR);
       const globals = globalsOf(command);
       const staged: Staged[] = [];
       try {
@@ -135,6 +139,35 @@ function stageProgress(source: string): { onProgress: NonNullable<StageOptions["
     },
     finish: () => bar?.finish(),
   };
+}
+
+/**
+ * Why stdin cannot be staged, or `null` when it can. A closed stdin (`<&-`)
+ * would be staged as an empty attachment: the OS (or Node, at startup) puts
+ * the null device in its place, so it reads as empty and exit 0 would hide the
+ * mistake; the null device itself is refused for the same reason. A terminal
+ * would wait for typing that a script never sends.
+ */
+function stdinRefusal(): string | null {
+  if (isatty(0)) {
+    return "stdin is a terminal: pipe or redirect the bytes to stage (attache stage - < file), or give the file's path.";
+  }
+  let stats;
+  try {
+    stats = fstatSync(0);
+  } catch {
+    return "stdin is closed: pipe or redirect the bytes to stage (attache stage - < file), or give the file's path.";
+  }
+  if (!stats.isCharacterDevice()) return null;
+  let nullDevice;
+  try {
+    nullDevice = statSync(devNull);
+  } catch {
+    return null;
+  }
+  return stats.rdev === nullDevice.rdev
+    ? `stdin is closed (or ${devNull}): there are no bytes to stage. Pipe or redirect them (attache stage - < file), or give the file's path; stage an empty file by its path.`
+    : null;
 }
 
 /** The size of stdin when it is redirected from a regular file, else `null`. */

@@ -2,11 +2,14 @@
  * `attache verify [--repair]`: re-hashes every blob and referenced file.
  * Verify reads everything, so on a terminal it shows a byte bar, fed by the
  * store's `onProgress` hook after each file checked, over the managed blobs'
- * total size as `metrics()` reports it before the run.
+ * total size as `metrics()` reports it before the run. A damaged manifest
+ * (`manifestProblems`) fails the command even with `--repair`, which leaves
+ * it alone.
  */
 import type { Command } from "commander";
 import { AttacheError, type VerifyReport } from "../index.js";
 import { formatBytes, plural, renderFields, renderTable } from "./format.js";
+import { verifyReportJson } from "./json-shapes.js";
 import { writeJson, writeOut } from "./output.js";
 import { byteProgress, LARGE_INPUT_BYTES, progressWanted } from "./progress.js";
 import { globalsOf, withStore } from "./store-session.js";
@@ -33,7 +36,14 @@ export function registerVerifyCommand(program: Command): void {
           progress.finish();
         }
       });
-      await (globals.json === true ? writeJson(report) : writeOut(verifyText(report)));
+      await (globals.json === true ? writeJson(verifyReportJson(report)) : writeOut(verifyText(report)));
+      if (report.manifestProblems.length > 0) {
+        // Not something --repair can fix: it leaves a damaged manifest alone, so this fails with or without it.
+        throw new AttacheError(
+          "INTEGRITY_ERROR",
+          `verify found the manifest (manifest.db) damaged: ${report.manifestProblems[0]}${report.manifestProblems.length > 1 ? ` (and ${plural(report.manifestProblems.length - 1, "more problem")})` : ""}. Nothing was repaired. Restore manifest.db from a backup, or salvage it with the sqlite3 shell's .recover, then run attache verify again.`,
+        );
+      }
       const damaged = report.corrupt.length + report.missing.length;
       if (damaged > 0 && options.repair !== true) {
         // Scripts and CI learn of damage from the exit code, as from any other failure.
@@ -52,11 +62,13 @@ function verifyText(report: VerifyReport): string {
     ["missing", String(report.missing.length)],
     ["orphan files", String(report.orphanFiles.length)],
     ["repaired", String(report.repaired)],
+    ["manifest", report.manifestProblems.length === 0 ? "ok" : plural(report.manifestProblems.length, "problem")],
   ]);
   const problems = [
     ...report.corrupt.map((digest) => ["corrupt", digest]),
     ...report.missing.map((digest) => ["missing", digest]),
     ...report.orphanFiles.map((file) => ["orphan file", file]),
+    ...report.manifestProblems.map((problem) => ["manifest", problem]),
   ];
   return problems.length === 0 ? fields : `${fields}\n${renderTable([{ header: "problem" }, { header: "what" }], problems)}`;
 }

@@ -71,14 +71,52 @@ export interface Manifest {
   dropAttachmentsOfBlob(digest: string): Promise<AttachmentRecord[]>;
   /** Drops one attachment whatever its state (used by `verify` repair). */
   dropAttachment(id: string): Promise<AttachmentRecord | undefined>;
+  /**
+   * `verify`'s repair of a managed blob whose bytes it found damaged or gone,
+   * as one fenced step, so that a decision taken from a stale page or file is
+   * never applied to bytes staged since. In one write transaction (the same
+   * fence as {@link Manifest.deleteBlobIfUnneeded}, so stages and deletions
+   * of the same bytes serialise against it):
+   *
+   *   1. if an intent names `digest` (a stage in flight may be writing the
+   *      bytes afresh) or `recheck()` resolves false (the blob is no longer
+   *      as verify saw it), changes nothing and returns `undefined`;
+   *   2. drops every managed attachment (live or expired) of the blob;
+   *   3. calls `remove` to delete its bytes (deleting missing bytes is no error);
+   *   4. drops the blob row, unless a lease unexpired at `now` pins it: the row
+   *      then stays, unused, until the lease ends and the sweep takes it.
+   *
+   * `recheck` runs inside the transaction: it should be cheap (a `stat`, not a
+   * re-hash) and may read this manifest (reads see the transaction's state).
+   * A blob without a row has no attachments: only `remove` runs.
+   */
+  repairBlob(
+    digest: string,
+    now: number,
+    recheck: () => Promise<boolean>,
+    remove: () => Promise<void>,
+  ): Promise<BlobRepair | undefined>;
 
   metrics(now: number): Promise<ManifestMetrics>;
+  /**
+   * The backend's own consistency check (SQLite: `PRAGMA integrity_check`),
+   * for `verify`: one line per problem found, `[]` when the manifest is sound
+   * (always, for a backend with nothing to check). Never throws for damage:
+   * a check that cannot even run on a damaged manifest reports why.
+   */
+  checkIntegrity(): Promise<string[]>;
   /**
    * Drops every attachment, intent and lease. Blob rows stay, unreferenced,
    * until their files are deleted through the fence (a reset cut short leaves
    * only what the sweep reclaims).
    */
   reset(): Promise<void>;
+  /**
+   * Gives back the space the manifest's journal holds (SQLite: a checkpoint
+   * that truncates the WAL). Optional; the store calls it when the disk is
+   * full, before retrying an operation that frees space.
+   */
+  checkpoint?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -126,6 +164,14 @@ export interface CommitResult {
   merged: boolean;
 }
 
+/** What {@link Manifest.repairBlob} did. */
+export interface BlobRepair {
+  /** The attachments it dropped (their refs are now `NOT_FOUND`). */
+  dropped: AttachmentRecord[];
+  /** The blob row, if it was deleted too (no lease pinned it); `undefined` if a lease keeps it or there was none. */
+  deletedBlob: BlobRecord | undefined;
+}
+
 export interface BlobRecord {
   digest: string;
   size: number;
@@ -137,8 +183,14 @@ export interface BlobRecord {
 export interface IntentRecord {
   id: string;
   digest: string;
-  /** The temp object holding the bytes, or `null` (a `move` renames the source directly). */
+  /** The temp object holding the bytes, or `null` (bytes already stored are only being claimed). */
   tempName: string | null;
+  /**
+   * For a `move`: the outside file that the blob may share an inode with
+   * (it was linked in) until the stage has unlinked it. Left behind by a
+   * crash, it tells the sweep to give the blob an inode of its own.
+   */
+  linkedFrom?: string | null;
   createdAt: number;
 }
 

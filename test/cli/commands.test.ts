@@ -158,7 +158,7 @@ describe.concurrent("attache commands", () => {
     const ref = (await attache(["stage", "-", "-q"], "precious bytes")).stdout.trim();
     const clean = await attache(["verify", "--json"]);
     expect(clean.code).toBe(0);
-    expect(Object.keys(json(clean) as object)).toEqual(["blobsChecked", "bytesChecked", "corrupt", "missing", "orphanFiles", "repaired"]);
+    expect(Object.keys(json(clean) as object)).toEqual(["blobsChecked", "bytesChecked", "corrupt", "missing", "orphanFiles", "repaired", "manifestProblems"]);
 
     const blob = (await attache(["path", ref])).stdout.trim();
     writeFileSync(blob, "tampered bytes");

@@ -188,6 +188,82 @@ export function describeManifest(name: string, make: () => Promise<Manifest>): v
       expect(await m.dropAttachment(ref.record.id)).toBeUndefined();
     });
 
+    it("repairs a damaged blob only when no stage is in flight and the recheck still holds", async () => {
+      const m = await make();
+      const a = await stage(m, { scope: "a" });
+      const b = await stage(m, { scope: "b" });
+      const ref = await stage(m, { scope: "c", mode: "reference", referencePath: "/x" });
+      let removed = 0;
+      const remove = async () => void removed++;
+      // The blob changed since verify looked (a release and a fresh stage): nothing happens.
+      expect(await m.repairBlob(hex(1), T0, async () => false, remove)).toBeUndefined();
+      // A stage of the same bytes is in flight: it may be rewriting them, so nothing happens, whatever the recheck says.
+      await m.beginStage({ id: "inflight", digest: hex(1), tempName: "r.tmp", createdAt: T0 }, 10);
+      expect(await m.repairBlob(hex(1), T0, async () => true, remove)).toBeUndefined();
+      await m.abandonStage("inflight");
+      expect(removed).toBe(0);
+      expect((await m.getBlob(hex(1)))?.refs).toBe(2);
+      // A failed removal changes nothing.
+      await expect(m.repairBlob(hex(1), T0, async () => true, async () => { throw new Error("EIO"); })).rejects.toThrow();
+      expect((await m.getAttachment(a.record.id))?.id).toBe(a.record.id);
+      expect((await m.getBlob(hex(1)))?.refs).toBe(2);
+
+      const repaired = await m.repairBlob(hex(1), T0, async () => true, remove);
+      expect(repaired?.dropped.map((r) => r.id).sort()).toEqual([a.record.id, b.record.id].sort());
+      expect(repaired?.deletedBlob).toMatchObject({ digest: hex(1), size: 10 });
+      expect(removed).toBe(1);
+      expect(await m.getAttachment(a.record.id)).toBeUndefined();
+      expect(await m.getBlob(hex(1))).toBeUndefined();
+      // Reference attachments of the same digest have their own file: not this repair's business.
+      expect((await m.getAttachment(ref.record.id))?.id).toBe(ref.record.id);
+      // No row left: nothing to drop, only the bytes go.
+      expect(await m.repairBlob(hex(1), T0, async () => true, remove)).toEqual({ dropped: [], deletedBlob: undefined });
+      expect(removed).toBe(2);
+    });
+
+    it("repairs a leased blob's attachments and bytes but keeps its row until the lease ends", async () => {
+      const m = await make();
+      const a = await stage(m);
+      await m.addLease({ id: "l", attachmentId: a.record.id, digest: hex(1), createdAt: T0, expiresAt: T0 + 100 }, undefined, T0);
+      let removed = 0;
+      const repaired = await m.repairBlob(hex(1), T0, async () => true, async () => void removed++);
+      expect(repaired?.dropped.map((r) => r.id)).toEqual([a.record.id]);
+      expect(repaired?.deletedBlob).toBeUndefined();
+      expect(removed).toBe(1);
+      expect(await m.getBlob(hex(1))).toMatchObject({ refs: 0 });
+      expect(await m.deleteBlobIfUnneeded(hex(1), T0 + 100, async () => undefined)).toMatchObject({ digest: hex(1) });
+    });
+
+    it("runs the repair's recheck inside the fence: a stage of the same bytes waits for it", async () => {
+      const m = await make();
+      await stage(m);
+      const events: string[] = [];
+      let finishRecheck!: () => void;
+      const repair = m.repairBlob(hex(1), T0, async () => {
+        events.push("rechecking");
+        // The recheck may read the manifest while the fence is held.
+        events.push(`refs ${(await m.getBlob(hex(1)))?.refs}`);
+        await new Promise<void>((resolve) => (finishRecheck = resolve));
+        events.push("rechecked");
+        return true;
+      }, async () => void events.push("removed"));
+      while (!events.includes("refs 1")) await new Promise((r) => setImmediate(r));
+      const restage = m.beginStage({ id: "again", digest: hex(1), tempName: "b.tmp", createdAt: T0 }, 10).then(() => events.push("intent"));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(events).toEqual(["rechecking", "refs 1"]);
+      finishRecheck();
+      expect((await repair)?.dropped).toHaveLength(1);
+      await restage;
+      expect(events).toEqual(["rechecking", "refs 1", "rechecked", "removed", "intent"]);
+      expect(await m.getBlob(hex(1))).toMatchObject({ refs: 0 });
+    });
+
+    it("finds nothing wrong with a sound manifest", async () => {
+      const m = await make();
+      await stage(m);
+      expect(await m.checkIntegrity()).toEqual([]);
+    });
+
     it("computes metrics and resets", async () => {
       const m = await make();
       await stage(m, { scope: "a", size: 4, digest: hex(1), persist: true });

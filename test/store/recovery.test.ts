@@ -114,7 +114,7 @@ describe("verify", () => {
     expect(await codeOf(drain(await store.open(a.ref)))).toBe("INTEGRITY_ERROR");
     const progress: unknown[] = [];
     expect(await store.verify({ onProgress: (p) => progress.push(p) })).toEqual({
-      blobsChecked: 2, bytesChecked: 18, corrupt: [a.digest], missing: [], orphanFiles: [], repaired: 0,
+      blobsChecked: 2, bytesChecked: 18, corrupt: [a.digest], missing: [], orphanFiles: [], repaired: 0, manifestProblems: [],
     });
     expect(progress).toEqual([{ blobsChecked: 1, bytesChecked: 14 }, { blobsChecked: 2, bytesChecked: 18 }]);
     const repaired = await store.verify({ repair: true });
@@ -148,7 +148,9 @@ describe("verify", () => {
     expect(fs.existsSync(stray)).toBe(false);
     expect(fs.readFileSync(outside, "utf8")).toBe("outsidE");
     expect(await store.list()).toEqual([]);
-    expect(await store.verify()).toEqual({ blobsChecked: 0, bytesChecked: 0, corrupt: [], missing: [], orphanFiles: [], repaired: 0 });
+    expect(await store.verify()).toEqual({
+      blobsChecked: 0, bytesChecked: 0, corrupt: [], missing: [], orphanFiles: [], repaired: 0, manifestProblems: [],
+    });
   });
 });
 
