@@ -28,12 +28,101 @@ export interface AttacheErrorContext {
   path?: string;
   /** The underlying error. */
   cause?: unknown;
+  /**
+   * Whether the same call may succeed later. By default it is worked out
+   * from the code and the cause (see {@link isTransientFailure}); set it
+   * where the caller knows better.
+   */
+  retryable?: boolean;
+}
+
+/**
+ * Codes of causes that say "not now" rather than "not this": the process or
+ * the system is out of descriptors, the disk is full, a lock is held, the
+ * network failed. The same call may succeed once that passes.
+ */
+const TRANSIENT_CAUSES: ReadonlySet<string> = new Set([
+  "EMFILE",
+  "ENFILE",
+  "ENOSPC",
+  "EDQUOT",
+  "EAGAIN",
+  "EWOULDBLOCK",
+  "EBUSY",
+  "EINTR",
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "EAI_AGAIN",
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+  "SQLITE_FULL",
+]);
+/** HTTP statuses that invite a retry: timeout, rate limit, a gateway or service briefly unavailable. */
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 429, 502, 503, 504]);
+/** Causes of a full disk (SQLite reports ENOSPC as SQLITE_FULL). */
+const DISK_FULL_CAUSES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+/** Codes whose outcome does not change on a second try, whatever the cause. */
+const NEVER_RETRYABLE: ReadonlySet<AttacheErrorCode> = new Set([
+  "NOT_FOUND",
+  "INVALID_ARGUMENT",
+  "CHECKSUM_MISMATCH",
+  "TOO_LARGE",
+  "ABORTED",
+  "STORE_CLOSED",
+]);
+/** Deepest cause followed: causes are short chains, and a cycle must not loop. */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * The error codes along `err`'s cause chain, outermost first: errno codes
+ * (`EMFILE`), SQLite codes reduced to their primary code (`SQLITE_BUSY_SNAPSHOT`
+ * counts as `SQLITE_BUSY`), and `HTTP_<status>` for a cause with a status.
+ */
+export function causeCodes(err: unknown): string[] {
+  const codes: string[] = [];
+  let current = err;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH && current !== null && typeof current === "object"; depth++) {
+    const { code, status, statusCode } = current as { code?: unknown; status?: unknown; statusCode?: unknown };
+    if (typeof code === "string") codes.push(code.startsWith("SQLITE_") ? code.split("_", 2).join("_") : code);
+    const httpStatus = typeof status === "number" ? status : statusCode;
+    if (typeof httpStatus === "number") codes.push(`HTTP_${httpStatus}`);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+/** True when `err` (or any error in its cause chain) says the disk is full. */
+export function isDiskFull(err: unknown): boolean {
+  return causeCodes(err).some((code) => DISK_FULL_CAUSES.has(code));
+}
+
+/**
+ * True when `err` (or any error in its cause chain) is a failure that may
+ * pass: see the causes listed in `TRANSIENT_CAUSES` and `TRANSIENT_STATUSES`.
+ */
+export function isTransientFailure(err: unknown): boolean {
+  return causeCodes(err).some(
+    (code) => TRANSIENT_CAUSES.has(code) || (code.startsWith("HTTP_") && TRANSIENT_STATUSES.has(Number(code.slice(5)))),
+  );
 }
 
 /** The one error class attache throws. */
 export class AttacheError extends Error {
   override readonly name = "AttacheError";
   readonly code: AttacheErrorCode;
+  /**
+   * True where the same call may succeed later (a busy lock, too many open
+   * files, a full disk, a network error, a 429): retry it after a pause, or
+   * once space or descriptors are freed. False where retrying as is cannot
+   * help (a bad argument, a missing attachment, damaged bytes).
+   */
+  readonly retryable: boolean;
   // `declare`: only the fields a given error has are set, so logs stay short.
   declare readonly ref?: string;
   declare readonly expected?: string;
@@ -43,6 +132,7 @@ export class AttacheError extends Error {
   constructor(code: AttacheErrorCode, message: string, context: AttacheErrorContext = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
     this.code = code;
+    this.retryable = context.retryable ?? (!NEVER_RETRYABLE.has(code) && isTransientFailure(context.cause));
     for (const key of ["ref", "expected", "actual", "path"] as const) {
       if (context[key] !== undefined) Object.defineProperty(this, key, { value: context[key], enumerable: true });
     }
@@ -101,24 +191,28 @@ export function integrityError(
 
 /**
  * Wraps an unexpected filesystem or database failure. AttacheErrors pass
- * through unchanged, so this is safe to apply at any boundary.
+ * through unchanged, so this is safe to apply at any boundary. The message
+ * names the cause in words (a full disk, too many open files, a held lock),
+ * and `retryable` follows from the cause.
  */
 export function ioError(what: string, cause: unknown, path?: string): AttacheError {
   if (cause instanceof AttacheError) return cause;
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const codes = causeCodes(cause);
   const detail = cause instanceof Error ? cause.message : String(cause);
-  const hint =
-    code === "ENOSPC"
-      ? " The disk is full: free space, then retry."
-      : code === "EACCES" || code === "EPERM"
-        ? " Check the permissions of the store directory."
-        : code === "EMFILE" || code === "ENFILE"
-          ? " Too many open files: raise the limit or lower concurrency, then retry."
-          : code === "SQLITE_BUSY" || code === "SQLITE_LOCKED"
-            ? " Another process holds the manifest locked: retry in a moment."
-            : " Retry; if it persists, run verify().";
-  return new AttacheError("IO_ERROR", `Could not ${what}: ${detail}.${hint}`, {
-    cause,
-    ...(path === undefined ? {} : { path }),
-  });
+  const context = { cause, ...(path === undefined ? {} : { path }) };
+  if (codes.some((code) => DISK_FULL_CAUSES.has(code))) {
+    return new AttacheError(
+      "IO_ERROR",
+      `Could not ${what}: the disk is full (${detail}). Free space (release or sweep attachments, or delete other files), then retry.`,
+      context,
+    );
+  }
+  const hint = codes.some((code) => code === "EACCES" || code === "EPERM")
+    ? " Check the permissions of the store directory."
+    : codes.some((code) => code === "EMFILE" || code === "ENFILE")
+      ? " Too many open files: raise the limit or lower concurrency, then retry."
+      : codes.some((code) => code === "SQLITE_BUSY" || code === "SQLITE_LOCKED")
+        ? " Another process holds the manifest locked: retry in a moment."
+        : " Retry; if it persists, run verify().";
+  return new AttacheError("IO_ERROR", `Could not ${what}: ${detail}.${hint}`, context);
 }

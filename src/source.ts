@@ -9,7 +9,7 @@ import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { AttacheError, invalidArgument } from "./errors.js";
+import { AttacheError, invalidArgument, ioError } from "./errors.js";
 import { errnoCode, type FileSystem } from "./fs-seam.js";
 import type { StageSource } from "./types.js";
 
@@ -146,6 +146,10 @@ function describeOpenError(err: unknown, file: string, noFollow: boolean): Attac
         : invalidSource(`${file} is a symbolic link loop.`, err, file);
     case "EISDIR":
       return invalidSource(`${file} is a directory, not a regular file.`, err, file);
+    case "EMFILE":
+    case "ENFILE":
+      // Out of descriptors says nothing about the file: a caller must not drop it as a bad source.
+      return ioError(`open ${file}`, err, file);
     default:
       return invalidSource(`Could not open ${file}: ${(err as Error).message}.`, err, file);
   }

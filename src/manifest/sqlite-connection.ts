@@ -6,6 +6,14 @@ import { migrate } from "./sqlite-schema.js";
 
 /** How long one SQLite call may block the thread waiting for a lock. */
 const SYNC_BUSY_WAIT_MS = 25;
+/**
+ * What the WAL file is cut back to once a checkpoint has emptied it
+ * (`journal_size_limit`). Without a limit it keeps its largest size for
+ * good; 4 MiB is its size at SQLite's default auto-checkpoint (1000 pages of
+ * 4 KiB), so ordinary use never shrinks and regrows it, and only a burst
+ * (a large release or reset) leaves space that is then given back.
+ */
+const WAL_SIZE_LIMIT_BYTES = 4 << 20;
 
 /**
  * One connection per database file per process, shared by every store opened
@@ -69,6 +77,7 @@ export async function openConnection(
     // Switching a new database to WAL takes an exclusive lock that SQLite does
     // not wait for (no busy handler): when several processes create the store
     // at once, the losers get SQLITE_BUSY at once, so retry here.
+    db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     await retryWhileBusy(busyTimeoutMs, () => {
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${synchronous}`);
@@ -104,6 +113,19 @@ export async function retryWhileBusy<T>(timeoutMs: number, fn: () => T): Promise
     }
     await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
   }
+}
+
+/**
+ * Checkpoints the WAL into the database and truncates it to zero bytes,
+ * giving its space back to the filesystem: the first step when the disk is
+ * full. Queued behind this process's writes (a checkpoint cannot run inside
+ * one of their transactions). When another process is reading, SQLite skips
+ * the truncation rather than wait; that is fine, it is only a best effort.
+ */
+export function truncateWal(connection: SharedConnection): Promise<void> {
+  return connection.writes.run(() => {
+    if (connection.db.open) connection.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
+  });
 }
 
 /** Drops one user of a shared connection, closing it with the last one. */
