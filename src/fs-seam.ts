@@ -20,6 +20,7 @@ export interface FileSystem {
   realpath: typeof fsp.realpath;
   rm: typeof fsp.rm;
   access: typeof fsp.access;
+  copyFile: typeof fsp.copyFile;
 }
 
 /** The real filesystem. */
@@ -36,6 +37,7 @@ export const nodeFileSystem: FileSystem = {
   realpath: fsp.realpath,
   rm: fsp.rm,
   access: fsp.access,
+  copyFile: fsp.copyFile,
 };
 
 /** The errno code of a Node system error, if any. */

@@ -19,6 +19,7 @@ export type {
   StageMode,
   StageOptions,
   StageProgress,
+  StageResult,
   StageSource,
   Store,
   SweepReport,
@@ -32,6 +33,7 @@ export { memoryBlobStore, type MemoryBlobStoreOptions } from "./blobs/memory.js"
 export type {
   AttachmentRecord,
   BlobRecord,
+  BlobRepair,
   CommitResult,
   IntentRecord,
   LeaseRecord,

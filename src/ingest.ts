@@ -59,15 +59,19 @@ export async function hashSource(source: OpenedSource, options: HashOptions): Pr
       const chunk = step.value;
       size += chunk.byteLength;
       if (size > maxSize) throw tooLarge(maxSize);
+      // Hashed and copied by the writer in the same synchronous turn: a source that changes
+      // its buffer afterwards (a caller's Buffer, a stream reusing its chunk) cannot make the
+      // stored bytes differ from the digest.
       hash.update(chunk);
+      const written = writer?.write(chunk);
       if (headBytes < SNIFF_BYTES) {
         const take = chunk.subarray(0, SNIFF_BYTES - headBytes);
         head.push(Buffer.from(take));
         headBytes += take.byteLength;
       }
-      if (writer !== null) {
+      if (written !== undefined) {
         try {
-          await writer.write(chunk);
+          await written;
         } catch (err) {
           throw ioError("write the staged bytes", err);
         }

@@ -19,6 +19,7 @@ import { aborted, AttacheError, invalidArgument, ioError } from "./errors.js";
 import { newId } from "./ids.js";
 import { hashSource, type Hashed } from "./ingest.js";
 import type { AttachmentRecord, StagedAttachment } from "./manifest/types.js";
+import { isInsideDirectory, unlinkIfSame, type FileIdentity } from "./file-identity.js";
 import { sanitizeName } from "./names.js";
 import { invalidSource, openSource, type OpenedSource } from "./source.js";
 import type { ResolvedStageOptions } from "./stage-options.js";
@@ -26,6 +27,8 @@ import type { StageSource } from "./types.js";
 
 export interface StageOutcome {
   record: AttachmentRecord;
+  /** False when the scope already held these bytes and got its attachment back. */
+  created: boolean;
   /** The bytes were already stored, so none were written. */
   deduplicated: boolean;
 }
@@ -43,7 +46,7 @@ export async function stageSource(
       if (opened.path === null) {
         throw invalidArgument(`mode "${options.mode}" needs a path source (a string or file: URL); use mode "copy" for bytes and streams.`);
       }
-      assertOutsideStore(ctx, opened.path);
+      await assertOutsideStore(ctx, opened.path);
     }
     if (options.mode === "reference") return await stageReference(ctx, opened, options);
     if (options.mode === "move") return await stageMove(ctx, opened, options);
@@ -53,9 +56,14 @@ export async function stageSource(
   }
 }
 
-function assertOutsideStore(ctx: StoreContext, file: string): void {
-  const relative = path.relative(ctx.options.dir, file);
-  if (!relative.startsWith("..") && !path.isAbsolute(relative)) {
+/**
+ * `move` and `reference` must never take or record the store's own files. The
+ * check compares real directories (device + inode), not path strings: a path
+ * through a symlinked parent, a store opened through a symlink or a bind
+ * mount would pass a string comparison and let a move unlink a blob.
+ */
+async function assertOutsideStore(ctx: StoreContext, file: string): Promise<void> {
+  if (await isInsideDirectory(ctx.fs, file, ctx.options.dir)) {
     throw invalidSource(`${file} is inside the store's own directory; it cannot be moved or referenced. Use mode "copy".`, undefined, file);
   }
 }
@@ -119,6 +127,7 @@ async function commitManaged(
   putInPlace: () => Promise<boolean>,
   describeStaged: () => Promise<StagedAttachment>,
   options: ResolvedStageOptions,
+  cleanUp?: () => Promise<void>,
 ): Promise<StageOutcome> {
   const intentId = newId();
   try {
@@ -131,14 +140,15 @@ async function commitManaged(
     try {
       wrote = await putInPlace();
     } catch (err) {
-      throw ioError("put the staged bytes in place", err);
+      throw err === CAPTURE_UNSUPPORTED ? err : ioError("put the staged bytes in place", err);
     }
     const staged = await describeStaged();
     throwIfAborted(options);
     const { record, merged } = await ctx.manifest.commitStage(intentId, staged);
-    return { record, deduplicated: merged || !wrote };
+    return { record, created: !merged, deduplicated: merged || !wrote };
   } catch (err) {
-    // Undo: drop the intent, then the blob if this stage was its only reason to exist.
+    // Undo: what the caller put in place, the intent, then the blob if this stage was its only reason to exist.
+    await cleanUp?.().catch(() => undefined);
     await ctx.manifest.abandonStage(intentId).catch(() => undefined);
     await deleteBlobIfUnneeded(ctx, hashed.digest).catch(() => undefined);
     throw err;
@@ -233,38 +243,115 @@ async function copyIn(ctx: StoreContext, opened: OpenedSource, options: Resolved
   }
 }
 
+/**
+ * `move`: the file is hashed through the descriptor opened at the start, then
+ * hard-linked into the store, and what was linked is checked to be the very
+ * inode that was hashed (an editor may have saved a new file over the path
+ * meanwhile, or swapped in a symlink: that one is never taken, deleted or
+ * followed). The user's file stays where it is until the attachment is
+ * committed, so a crash before that never loses it. Then the path is
+ * unlinked — only if it still names the hashed file — and the blob is made
+ * its own inode (copied if the unlink failed), so once `stage()` returns no
+ * blob shares an inode with a file outside the store. An intent that names
+ * the outside file covers the moment in between: left by a crash, it tells
+ * the sweep to give the blob its own inode. Across devices, or where a link
+ * is refused, it is a copy followed by the same checked unlink.
+ */
 async function stageMove(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
   const file = opened.path as string;
-  const stats = opened.stats;
-  const storeDevice = await ctx.blobs.localDevice().catch(() => null);
+  const stats = opened.stats as NonNullable<OpenedSource["stats"]>;
+  const identity: FileIdentity = { dev: stats.dev, ino: stats.ino };
   await assertRemovable(ctx, file);
-  // A file with other hard links would stay writable through them once renamed in: copy it instead.
-  if (stats === null || storeDevice === null || stats.dev !== storeDevice || stats.nlink > 1) {
-    const outcome = await stageCopy(ctx, opened, options);
-    // The bytes are safe in the store now; a source that cannot be removed after all stays where it is.
-    await ctx.fs.unlink(file).catch(() => undefined);
-    return outcome;
+  const blobs = ctx.blobs;
+  const linkFile = blobs.linkFile?.bind(blobs);
+  const storeDevice = linkFile === undefined ? null : await blobs.localDevice().catch(() => null);
+  if (linkFile !== undefined && storeDevice !== null && stats.dev === storeDevice && stats.nlink === 1) {
+    const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
+    checkChecksum(options, hashed);
+    await opened.assertUnchanged();
+    throwIfAborted(options);
+    const tempName = (blobs.newTempName as () => string)();
+    const marker = newId();
+    try {
+      await ctx.manifest.beginStage({ id: marker, digest: hashed.digest, tempName: null, linkedFrom: file, createdAt: ctx.now() }, hashed.size);
+    } catch (err) {
+      throw ioError("record the move in the manifest", err);
+    }
+    const secure = () => blobs.secureBlob?.(hashed.digest);
+    let outcome: StageOutcome | undefined;
+    try {
+      outcome = await commitManaged(
+        ctx,
+        hashed,
+        tempName,
+        async () => {
+          const linked = await linkFile(file, tempName, identity);
+          if (linked === "changed") throw sourceChanged(file);
+          if (linked === "unsupported") throw CAPTURE_UNSUPPORTED;
+          return blobs.commit(tempName, hashed.digest, hashed.size);
+        },
+        () => describe(ctx, opened, options, hashed, null),
+        options,
+        async () => {
+          await blobs.removeTemp(tempName);
+          await secure();
+          // Before the blob is freed: the marker pins it too.
+          await ctx.manifest.abandonStage(marker);
+        },
+      );
+    } catch (err) {
+      await ctx.manifest.abandonStage(marker).catch(() => undefined);
+      if (err !== CAPTURE_UNSUPPORTED) throw err;
+      // Fall through to a copy: the file is where it was, untouched.
+    }
+    if (outcome !== undefined) {
+      const removed = await unlinkIfSame(ctx.fs, file, identity).catch(() => false);
+      try {
+        await secure();
+      } catch (err) {
+        // The source is gone, so the blob is its own inode already (only its mode is left):
+        // the marker stays and the sweep finishes the job.
+        if (removed) return outcome;
+        // The blob would stay one inode with the user's file: this stage is undone instead.
+        await undoMove(ctx, outcome, marker, secure);
+        throw ioError(`keep the bytes of ${file} apart from the file itself (it could not be removed); nothing was kept and the file is where it was`, err, file);
+      }
+      await ctx.manifest.abandonStage(marker).catch(() => undefined);
+      return outcome;
+    }
   }
-  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
-  checkChecksum(options, hashed);
-  await opened.assertUnchanged();
-  throwIfAborted(options);
-  const outcome = await commitManaged(
-    ctx,
-    hashed,
-    null,
-    async () => {
-      const adopted = await ctx.blobs.adoptFile(file, hashed.digest, hashed.size);
-      if (adopted === null) throw new AttacheError("IO_ERROR", `Could not link ${file} into the store.`, { path: file });
-      return adopted;
-    },
-    () => describe(ctx, opened, options, hashed, null),
-    options,
-  );
-  // Only now, with the attachment committed, does the source go. A crash before this line leaves
-  // the user's file in place (at worst the move degrades to a copy); it is never lost.
-  await ctx.fs.unlink(file).catch(() => undefined);
+  const outcome = await stageCopy(ctx, opened, options);
+  // The bytes are safe in the store now. Only the file that was copied goes; one saved over
+  // the path meanwhile, or one whose directory refuses the change, stays where it is.
+  await unlinkIfSame(ctx.fs, file, identity).catch(() => false);
   return outcome;
+}
+
+/**
+ * Takes back a committed move whose blob still shares its inode with the
+ * user's file. A created attachment is released and its blob freed (the
+ * user's file keeps the bytes). A blob that something else needs meanwhile
+ * keeps a marker, so the sweep gives it an inode of its own.
+ */
+async function undoMove(ctx: StoreContext, outcome: StageOutcome, marker: string, secure: () => Promise<unknown> | undefined): Promise<void> {
+  if (outcome.created) {
+    const released = await ctx.manifest.releaseAttachment(outcome.record.id, undefined, ctx.now()).catch(() => undefined);
+    if (released === undefined) return;
+  }
+  await ctx.manifest.abandonStage(marker).catch(() => undefined);
+  const deleted = await deleteBlobIfUnneeded(ctx, outcome.record.digest).catch(() => undefined);
+  if (deleted !== undefined) return;
+  if (await Promise.resolve(secure()).then(() => true, () => false)) return;
+  await ctx.manifest
+    .beginStage({ id: newId(), digest: outcome.record.digest, tempName: null, linkedFrom: outcome.record.name, createdAt: ctx.now() }, outcome.record.size)
+    .catch(() => undefined);
+}
+
+/** Thrown inside a move's commit when the file cannot be taken by a rename; the move copies instead. */
+const CAPTURE_UNSUPPORTED = Symbol("capture unsupported");
+
+function sourceChanged(file: string): AttacheError {
+  return invalidSource(`${file} was replaced while it was being staged; nothing was kept and the new file was left in place. Stage it again once it is complete.`, undefined, file);
 }
 
 async function stageReference(
@@ -278,5 +365,5 @@ async function stageReference(
   throwIfAborted(options);
   const staged = await describe(ctx, opened, options, hashed, opened.path);
   const { record, merged } = await ctx.manifest.commitStage(null, staged);
-  return { record, deduplicated: merged };
+  return { record, created: !merged, deduplicated: merged };
 }

@@ -7,7 +7,9 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { filesystemBlobStore } from "./blobs/filesystem.js";
 import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
+import { diskReserve, type DiskReserve } from "./disk-reserve.js";
 import { AttacheError, invalidArgument, ioError, notFound, storeClosed } from "./errors.js";
+import { fileSlots } from "./file-slots.js";
 import { nodeFileSystem } from "./fs-seam.js";
 import { isId, newId, parseRef, refOf } from "./ids.js";
 import { isLive } from "./manifest/merge.js";
@@ -17,6 +19,7 @@ import { resolveOptions, type ResolvedOptions, type StoreOptions } from "./optio
 import { localPathOf, openVerified, readVerified } from "./read.js";
 import { stageSource } from "./stage.js";
 import { parseTtl, resolveStageOptions, validateScope } from "./stage-options.js";
+import { resetStore } from "./reset.js";
 import { sweepStore } from "./sweep.js";
 import { publishReleased, publishStaged, stageTrace, sweepTrace, traced, verifyTrace } from "./telemetry.js";
 import type {
@@ -27,6 +30,7 @@ import type {
   Metrics,
   ScopedStore,
   StageOptions,
+  StageResult,
   StageSource,
   Store,
   SweepReport,
@@ -66,7 +70,13 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     await blobs.close().catch(() => undefined);
     throw ioError(`open the store in ${resolved.dir}`, err, resolved.dir);
   }
-  return new AttacheStore(resolved, { options: resolved, blobs, manifest, fs, now: resolved.clock });
+  // The reserve sits next to the bytes it frees: only with the built-in filesystem blob store.
+  const reserve = diskReserve({
+    dir: resolved.blobStore === undefined ? resolved.dir : null,
+    truncateJournal: async () => manifest.checkpoint?.(),
+  });
+  await reserve.replenish();
+  return new AttacheStore(resolved, { options: resolved, blobs, manifest, fs, now: resolved.clock }, reserve);
 }
 
 class AttacheStore implements Store {
@@ -79,6 +89,8 @@ class AttacheStore implements Store {
   constructor(
     options: ResolvedOptions,
     private readonly ctx: StoreContext,
+    /** Gives space back when the disk is full, so that the freeing operations below always can run. */
+    private readonly reserve: DiskReserve,
   ) {
     this.dir = options.dir;
     if (options.sweepIntervalMs !== null) {
@@ -119,15 +131,15 @@ class AttacheStore implements Store {
     return new ScopedHandle(this, validateScope(name));
   }
 
-  stage(source: StageSource, options?: StageOptions): Promise<Attachment> {
+  stage(source: StageSource, options?: StageOptions): Promise<StageResult> {
     return this.track(async () => {
       const resolved = resolveStageOptions(options, this.ctx.options);
       const context = { scope: resolved.scope, mode: resolved.mode };
       return traced(stageTrace, context, async () => {
-        const { record, deduplicated } = await stageSource(this.ctx, source, resolved);
+        const { record, created, deduplicated } = await fileSlots().run(() => stageSource(this.ctx, source, resolved));
         const attachment = toAttachment(this.ctx, record);
         publishStaged(attachment, deduplicated);
-        return attachment;
+        return Object.freeze({ ...attachment, created, deduplicated });
       });
     });
   }
@@ -144,7 +156,10 @@ class AttacheStore implements Store {
   }
 
   read(ref: string, scope?: string): Promise<Buffer> {
-    return this.track(async () => readVerified(this.ctx, await this.live(ref, scope)));
+    return this.track(async () => {
+      const record = await this.live(ref, scope);
+      return fileSlots().run(() => readVerified(this.ctx, record));
+    });
   }
 
   open(ref: string, scope?: string): Promise<Readable> {
@@ -171,7 +186,7 @@ class AttacheStore implements Store {
         (ended ??= (async () => {
           // After close the manifest is gone; the row ends with its ttl, as a crashed holder's would.
           if (this.closed) return;
-          const lease = await ctx.manifest.removeLease(leaseId);
+          const lease = await this.reserve.freeing(() => ctx.manifest.removeLease(leaseId));
           if (lease !== undefined) await freeBlobsOf(ctx, [record]);
         })());
       try {
@@ -237,7 +252,10 @@ class AttacheStore implements Store {
     return this.track(async () => {
       const attachment = await this.stage(source, options);
       let released: Promise<boolean> | undefined;
-      const release = (): Promise<boolean> => (released ??= this.release(attachment.ref, attachment.scope));
+      // Only what this call created is its to release: an existing attachment handed back
+      // (same scope, same bytes) belongs to whoever staged it first.
+      const release = (): Promise<boolean> =>
+        (released ??= attachment.created ? this.release(attachment.ref, attachment.scope) : Promise.resolve(false));
       return Object.freeze({
         ...attachment,
         release,
@@ -252,25 +270,25 @@ class AttacheStore implements Store {
   release(ref: string, scope?: string): Promise<boolean> {
     return this.track(async () => {
       const id = parseRef(ref);
-      const record = await this.ctx.manifest.releaseAttachment(id, scope, this.ctx.now());
+      const record = await this.reserve.freeing(() => this.ctx.manifest.releaseAttachment(id, scope, this.ctx.now()));
       if (record === undefined) return false;
       publishReleased(toAttachment(this.ctx, record));
-      await freeBlobsOf(this.ctx, [record]);
+      await this.reserve.freeing(() => freeBlobsOf(this.ctx, [record]));
       return true;
     });
   }
 
   releaseScope(scope: string): Promise<number> {
     return this.track(async () => {
-      const records = await this.ctx.manifest.releaseScope(validateScope(scope), this.ctx.now());
+      const records = await this.reserve.freeing(() => this.ctx.manifest.releaseScope(validateScope(scope), this.ctx.now()));
       for (const record of records) publishReleased(toAttachment(this.ctx, record));
-      await freeBlobsOf(this.ctx, records);
+      await this.reserve.freeing(() => freeBlobsOf(this.ctx, records));
       return records.length;
     });
   }
 
   sweep(): Promise<SweepReport> {
-    return this.track(() => traced(sweepTrace, {}, () => sweepStore(this.ctx)));
+    return this.track(() => traced(sweepTrace, {}, () => this.reserve.freeing(() => sweepStore(this.ctx))));
   }
 
   metrics(): Promise<Metrics> {
@@ -294,18 +312,15 @@ class AttacheStore implements Store {
 
   verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     return this.track(() => traced(verifyTrace, { repair: options.repair === true }, () =>
-      verifyStore(this.ctx, options.repair === true, options.onProgress),
+      fileSlots().run(() => verifyStore(this.ctx, options.repair === true, options.onProgress)),
     ));
   }
 
   reset(): Promise<void> {
     return this.track(async () => {
       try {
-        // The manifest keeps its blob rows (unreferenced) until their files are gone, so a reset
-        // that fails or is killed half-way leaves only what the next sweep reclaims.
-        await this.ctx.manifest.reset();
-        await this.ctx.blobs.clear();
-        await sweepStore(this.ctx);
+        // Every step can run twice, so on a full disk the whole reset is retried once space is given back.
+        await this.reserve.freeing(() => resetStore(this.ctx));
       } catch (err) {
         throw ioError("reset the store", err);
       }

@@ -43,6 +43,9 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
   for (;;) {
     const intents = await ctx.manifest.staleIntents(orphanBefore, BATCH);
     for (const intent of intents) {
+      // A move cut short after linking the user's file in: the blob gets an inode of its own
+      // (the user's file stays where it is; at worst the move became a copy).
+      if (intent.linkedFrom != null) await ctx.blobs.secureBlob?.(intent.digest);
       if (intent.tempName !== null) await ctx.blobs.removeTemp(intent.tempName);
       await ctx.manifest.abandonStage(intent.id);
       publishOrphanReclaimed("intent", intent.tempName ?? `intent:${intent.id}`, 0);

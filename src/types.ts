@@ -106,7 +106,24 @@ export interface Lease extends AsyncDisposable {
 }
 
 /** An attachment released when disposed (`await using`). */
-export type TemporaryAttachment = Attachment & AsyncDisposable & { release(): Promise<boolean> };
+/** What `stage()` resolves to: the attachment, and what the stage did. */
+export interface StageResult extends Attachment {
+  /**
+   * True when this stage created the attachment; false when the scope already
+   * held these bytes and got its existing attachment back (merged: see "Dedup"
+   * in the README — name, type and metadata stay as first staged).
+   */
+  readonly created: boolean;
+  /** True when the bytes were already stored (by any scope), so none were written. */
+  readonly deduplicated: boolean;
+}
+
+/**
+ * A staged attachment released on `await using` disposal or `release()` —
+ * only when `created` is true: a temporary that got the scope's existing
+ * attachment back never releases it (the other holder still relies on it).
+ */
+export type TemporaryAttachment = StageResult & AsyncDisposable & { release(): Promise<boolean> };
 
 export interface SweepReport {
   /** Attachments dropped because they had expired. */
@@ -164,12 +181,22 @@ export interface VerifyReport {
   orphanFiles: string[];
   /** Attachments dropped and files deleted by `repair`. */
   repaired: number;
+  /**
+   * What the manifest backend's own integrity check found (SQLite's
+   * `PRAGMA integrity_check`, one line per problem); `[]` when it is sound.
+   * When it is not, the rest of the report is what could still be read (a
+   * damaged page cuts the listing short) and `repair` changes nothing: a
+   * damaged manifest cannot tell which attachments and files are really
+   * needed. Restore `manifest.db` from a backup (or salvage it with the
+   * `sqlite3` shell's `.recover`) before repairing.
+   */
+  manifestProblems: string[];
 }
 
 /** The operations confined to one scope. */
 export interface ScopedStore {
   readonly scope: string;
-  stage(source: StageSource, options?: Omit<StageOptions, "scope">): Promise<Attachment>;
+  stage(source: StageSource, options?: Omit<StageOptions, "scope">): Promise<StageResult>;
   get(ref: string): Promise<Attachment>;
   resolve(ref: string): Promise<{ path: string; attachment: Attachment }>;
   read(ref: string): Promise<Buffer>;
@@ -187,7 +214,7 @@ export interface ScopedStore {
 export interface Store extends AsyncDisposable {
   readonly dir: string;
   scope(name: string): ScopedStore;
-  stage(source: StageSource, options?: StageOptions): Promise<Attachment>;
+  stage(source: StageSource, options?: StageOptions): Promise<StageResult>;
   get(ref: string): Promise<Attachment>;
   resolve(ref: string): Promise<{ path: string; attachment: Attachment }>;
   read(ref: string): Promise<Buffer>;

@@ -10,10 +10,11 @@
  * directories are 0700 and its files 0600 whatever the umask.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, type Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { isSameFile, lstatIfPresent } from "../file-identity.js";
 import { errnoCode, nodeFileSystem, type FileSystem } from "../fs-seam.js";
 import type { BlobStore, BlobWriter, StoredObject, TempObject } from "./types.js";
 
@@ -32,6 +33,10 @@ const FILE_MODE = 0o600;
 const WRITE_BYTES = 1 << 20;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
 
+function newTempName(): string {
+  return `${randomBytes(12).toString("hex")}.tmp`;
+}
+
 export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobStore {
   const fs = options.fileSystem ?? nodeFileSystem;
   const root = options.dir;
@@ -47,6 +52,24 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
     if (knownDirs.has(dir)) return;
     await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
     knownDirs.add(dir);
+  }
+
+  /**
+   * Runs `operation`; if it fails with ENOENT because `dir` is gone (another
+   * process reset the store, or someone removed the folder), recreates the
+   * store's directories and tries once more. A long-running process never
+   * needs to reopen the store to stage again.
+   */
+  async function recreatingDirs<T>(dir: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT" || (await lstatIfPresent(fs, dir)) !== null) throw err;
+      knownDirs.clear();
+      await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+      await fs.mkdir(tmpRoot, { recursive: true, mode: DIR_MODE });
+      return operation();
+    }
   }
 
   async function unlinkIfPresent(file: string): Promise<void> {
@@ -79,9 +102,9 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
     },
 
     async createWriter() {
-      const tempName = `${randomBytes(12).toString("hex")}.tmp`;
+      const tempName = newTempName();
       const file = tempPath(tempName);
-      const handle = await fs.open(file, "wx", FILE_MODE);
+      const handle = await recreatingDirs(tmpRoot, () => fs.open(file, "wx", FILE_MODE));
       return new FileBlobWriter(tempName, file, handle, fs, options.fsync ?? true);
     },
 
@@ -93,7 +116,7 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
         return false;
       }
       await ensureDir(path.dirname(to));
-      await fs.rename(from, to);
+      await recreatingDirs(path.dirname(to), () => fs.rename(from, to));
       return true;
     },
 
@@ -101,29 +124,52 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       return (await fs.stat(tmpRoot)).dev;
     },
 
-    async adoptFile(sourcePath, digest, size) {
-      const to = blobPath(digest);
-      // The source is linked in, not renamed: it stays where it is until the caller has committed
-      // the attachment and removes it, so a crash or a failure before that never loses the user's file.
-      if ((await sizeOf(to)) === size) return false;
-      await ensureDir(path.dirname(to));
+    newTempName,
+
+    async linkFile(sourcePath, tempName, identity) {
+      const temp = tempPath(tempName);
       try {
-        await fs.link(sourcePath, to);
+        // link(2) does not follow a symlink at sourcePath: a swapped-in symlink is linked as
+        // itself and refused below, never its target.
+        await recreatingDirs(tmpRoot, () => fs.link(sourcePath, temp));
       } catch (err) {
         const code = errnoCode(err);
-        if (code === "EXDEV" || code === "EPERM" || code === "ENOTSUP" || code === "EMLINK") return null;
-        if (code !== "EEXIST") throw err;
-        // A damaged file of another size sits there: link under a temp name and rename over it (atomic).
-        const temp = tempPath(`${randomBytes(12).toString("hex")}.tmp`);
-        await fs.link(sourcePath, temp);
-        try {
-          await fs.rename(temp, to);
-        } catch (renameError) {
-          await unlinkIfPresent(temp).catch(() => undefined);
-          throw renameError;
-        }
+        if (code === "ENOENT") return "changed";
+        if (code === "EXDEV" || code === "EPERM" || code === "EACCES" || code === "ENOTSUP" || code === "EMLINK") return "unsupported";
+        throw err;
       }
-      await fs.chmod(to, FILE_MODE);
+      const linked = await lstatIfPresent(fs, temp);
+      if (!isSameFile(linked, identity) || (linked as Stats).nlink !== 2) {
+        // Not the file that was hashed, or linked elsewhere too: drop only the store's own link.
+        await unlinkIfPresent(temp);
+        return isSameFile(linked, identity) ? "unsupported" : "changed";
+      }
+      return "linked";
+    },
+
+    async secureBlob(digest) {
+      const file = blobPath(digest);
+      const stats = await lstatIfPresent(fs, file);
+      if (stats === null || !stats.isFile()) return false;
+      if (stats.nlink <= 1) {
+        // Its own inode already; blobs/ is private and the entry is a regular file, so chmod stays on it.
+        if ((stats.mode & 0o777) !== FILE_MODE) await fs.chmod(file, FILE_MODE);
+        return false;
+      }
+      // Copy to a new inode and rename it over the blob: the outside link keeps the old inode.
+      const copy = tempPath(newTempName());
+      try {
+        await recreatingDirs(tmpRoot, () => fs.copyFile(file, copy));
+        await fs.chmod(copy, FILE_MODE);
+        if (options.fsync ?? true) {
+          const handle = await fs.open(copy, "r");
+          await handle.sync().finally(() => handle.close());
+        }
+        await fs.rename(copy, file);
+      } catch (err) {
+        await unlinkIfPresent(copy).catch(() => undefined);
+        throw err;
+      }
       return true;
     },
 
@@ -183,14 +229,6 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       await fs.rm(location, { force: true, recursive: true });
     },
 
-    async clear() {
-      for (const dir of [path.join(root, "blobs"), tmpRoot]) {
-        await fs.rm(dir, { recursive: true, force: true });
-      }
-      knownDirs.clear();
-      await this.open();
-    },
-
     async close() {},
   };
 }
@@ -205,19 +243,25 @@ async function readdirIfPresent(fs: FileSystem, dir: string): Promise<string[]> 
 }
 
 /**
- * Chunks are copied into a buffer the writer owns and written out 1 MiB at a
- * time, with one write in flight while the caller reads and hashes the next
- * chunks. Owning the bytes matters: a source may reuse its buffer as soon as
- * it yields the next chunk, and a write still in flight would then store
- * bytes that no longer match the digest. One write at a time also keeps the
- * file's inode lock uncontended (several concurrent writes to one file spin
- * on it in the kernel), and small stream chunks become large writes.
+ * Every chunk is copied into buffers the writer owns before `write` returns
+ * its promise, in the same synchronous turn in which the caller hashed it,
+ * and written out 1 MiB at a time with one write in flight while the caller
+ * reads and hashes the next chunks. Owning the bytes at that moment is what
+ * makes the digest describe exactly the bytes written: a source may reuse
+ * its buffer as soon as it yields the next chunk, and a caller may change a
+ * Buffer it handed to `stage()` while the stage runs; a copy taken later (after
+ * an await) would store bytes that no longer match the digest. One write at a
+ * time also keeps the file's inode lock uncontended (several concurrent
+ * writes to one file spin on it in the kernel), and small stream chunks
+ * become large writes.
  */
 class FileBlobWriter implements BlobWriter {
   private position = 0;
   private buffer: Buffer | undefined;
   private spare: Buffer | undefined;
   private filled = 0;
+  /** Full buffers copied but not yet handed to the disk. */
+  private readonly full: Buffer[] = [];
   private inFlight: Promise<void> | undefined;
   private failure: unknown = undefined;
   private closed = false;
@@ -230,8 +274,9 @@ class FileBlobWriter implements BlobWriter {
     private readonly fsync: boolean,
   ) {}
 
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.failure !== undefined) throw this.failure;
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    // Synchronous: every byte of the chunk is the writer's before anything awaits.
     let offset = 0;
     while (offset < chunk.byteLength) {
       this.buffer ??= this.spare ?? Buffer.allocUnsafeSlow(WRITE_BYTES);
@@ -240,24 +285,35 @@ class FileBlobWriter implements BlobWriter {
       this.buffer.set(chunk.subarray(offset, offset + take), this.filled);
       this.filled += take;
       offset += take;
-      if (this.filled === WRITE_BYTES) await this.flush();
+      if (this.filled === WRITE_BYTES) {
+        this.full.push(this.buffer);
+        this.buffer = undefined;
+        this.filled = 0;
+      }
+    }
+    return this.drain();
+  }
+
+  /** Hands the full buffers to the disk in order, one write in flight; returns once the last is under way. */
+  private async drain(): Promise<void> {
+    while (this.full.length > 0) {
+      await this.settle();
+      const buffer = this.full.shift() as Buffer;
+      const at = this.position;
+      this.position += buffer.length;
+      this.inFlight = this.writeFully(buffer, buffer.length, at).then(
+        () => void (buffer.length === WRITE_BYTES && (this.spare = buffer)),
+        (err: unknown) => void (this.failure ??= err),
+      );
     }
   }
 
-  /** Hands the filled buffer to the disk once the previous write is done. */
-  private async flush(): Promise<void> {
-    await this.settle();
-    const buffer = this.buffer;
-    if (buffer === undefined || this.filled === 0) return;
-    const length = this.filled;
-    const at = this.position;
-    this.position += length;
+  /** Moves the partly filled buffer to the queue (at the end of the bytes). */
+  private sealPartial(): void {
+    if (this.buffer === undefined || this.filled === 0) return;
+    this.full.push(this.buffer.subarray(0, this.filled));
     this.buffer = undefined;
     this.filled = 0;
-    this.inFlight = this.writeFully(buffer, length, at).then(
-      () => void (this.spare = buffer),
-      (err: unknown) => void (this.failure ??= err),
-    );
   }
 
   private async settle(): Promise<void> {
@@ -275,7 +331,8 @@ class FileBlobWriter implements BlobWriter {
   }
 
   async finish(): Promise<void> {
-    await this.flush();
+    this.sealPartial();
+    await this.drain();
     await this.settle();
     if (this.fsync) await this.handle.sync();
     this.closed = true;

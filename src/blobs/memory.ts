@@ -75,10 +75,6 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
       return null;
     },
 
-    async adoptFile() {
-      return null;
-    },
-
     async stat(digest) {
       return blobs.get(digest)?.length ?? null;
     },
@@ -123,11 +119,6 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
 
     async removeStray(location) {
       blobs.delete(location);
-    },
-
-    async clear() {
-      for (const digest of [...blobs.keys()]) await this.delete(digest);
-      temps.clear();
     },
 
     async close() {

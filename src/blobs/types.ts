@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { FileIdentity } from "../file-identity.js";
 
 /**
  * Bytes by digest. A blob store knows nothing about attachments, scopes or
@@ -20,18 +21,34 @@ export interface BlobStore {
   commit(tempName: string, digest: string, size: number): Promise<boolean>;
   /**
    * The device (`stat.dev`) the blobs live on, or `null` for a store without
-   * local files. A `move` from the same device is a hard link (`adoptFile`);
+   * local files. A `move` from the same device is a hard link (`linkFile`);
    * from elsewhere it is a copy, then an unlink.
    */
   localDevice(): Promise<number | null>;
+  /** A fresh temp name, for a `move` to link its file in under (stores with `linkFile` have it). */
+  newTempName?(): string;
   /**
-   * Takes over an outside file as the blob `digest` by hard-linking it in,
-   * when the store can do that (same filesystem); `null` when it cannot. The
-   * source is left in place: the caller removes it once the attachment is
-   * committed, so no crash or failure can lose it. Returns whether bytes were
-   * put in place (`false`: the blob was already there).
+   * Links an outside file in as the temp object `tempName` (no copy), then
+   * checks that what was linked is the very file that was hashed
+   * (`identity`: device and inode of a regular file, with no link but its
+   * own path and the new one). The outside file is left where it is; the
+   * caller unlinks it once the attachment is committed and then calls
+   * `secureBlob`. `"linked"`: the temp object holds the file's bytes;
+   * `"changed"`: the path no longer names the hashed file (an editor saved
+   * a new one over it, or a symlink was swapped in) and nothing was linked;
+   * `"unsupported"`: it cannot be linked (another device, no hard links,
+   * other links): copy instead.
    */
-  adoptFile(sourcePath: string, digest: string, size: number): Promise<boolean | null>;
+  linkFile?(sourcePath: string, tempName: string, identity: FileIdentity): Promise<"linked" | "changed" | "unsupported">;
+  /**
+   * Makes the blob's file its own: if something outside the store still
+   * shares its inode (a `move` whose final unlink failed or was cut by a
+   * crash, or an older version's move), its bytes are copied to a new inode
+   * that replaces it atomically, so a write to that outside file cannot
+   * change the blob; and the file gets the store's mode. Returns whether it
+   * had to copy.
+   */
+  secureBlob?(digest: string): Promise<boolean>;
   /** Size of the blob, or `null` if it is not there. */
   stat(digest: string): Promise<number | null>;
   /** Streams the blob's bytes; fails with an ENOENT-coded error if it is missing. */
@@ -53,15 +70,18 @@ export interface BlobStore {
   removeTemp(tempName: string): Promise<void>;
   /** Deletes a stray object found by `list` (one whose name is not a digest the manifest knows). */
   removeStray(location: string): Promise<void>;
-  /** Deletes every blob and temp object (`reset`). */
-  clear(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** A temp object being written. Writes may be issued without awaiting each one; `finish` waits for all. */
 export interface BlobWriter {
   readonly tempName: string;
-  /** Appends bytes. Resolves when the writer can take more (it keeps a few writes in flight). */
+  /**
+   * Appends bytes. The writer takes its own copy of `chunk` before this call
+   * returns (synchronously), so the caller may reuse or change the chunk at
+   * once and the bytes written are exactly the bytes the caller hashed in the
+   * same turn. Resolves when the writer can take more (it keeps a write in flight).
+   */
   write(chunk: Uint8Array): Promise<void>;
   /** Waits for every write and makes the bytes durable. */
   finish(): Promise<void>;

@@ -10,7 +10,7 @@ import type { SharedConnection } from "./sqlite-connection.js";
 import type { ManifestMetrics } from "./types.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS attachments (
@@ -135,6 +135,18 @@ INSERT INTO digest_totals (digest, count, size) SELECT digest, COUNT(*), MAX(siz
 INSERT INTO totals (name, count, bytes) SELECT 'digests', COUNT(*), COALESCE(SUM(size), 0) FROM digest_totals;
 `;
 
+/**
+ * Version 4: a `move` marks the outside file its blob shares an inode with
+ * until the stage has unlinked it, so that after a crash the sweep gives the
+ * blob an inode of its own (see stage.ts).
+ */
+const INTENT_LINKED_FROM = "ALTER TABLE intents ADD COLUMN linked_from TEXT;";
+
+function hasColumn(connection: SharedConnection, table: string, column: string): boolean {
+  const columns = connection.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
+  return columns.some((c) => c.name === column);
+}
+
 /** Brings the database to {@link SCHEMA_VERSION}, in one write transaction. */
 export function migrate(connection: SharedConnection): void {
   const { db } = connection;
@@ -150,6 +162,7 @@ export function migrate(connection: SharedConnection): void {
       db.exec(BACKFILL_TOTALS);
     }
     if (current < 3) db.exec(BLOB_SIZES);
+    if (current < 4 && !hasColumn(connection, "intents", "linked_from")) db.exec(INTENT_LINKED_FROM);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -19,11 +19,12 @@ import { ioError } from "../errors.js";
 import type { Mutex } from "../mutex.js";
 import type { StageMode } from "../types.js";
 import { intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
-import { openConnection, releaseConnection, retryWhileBusy, type SharedConnection } from "./sqlite-connection.js";
+import { openConnection, releaseConnection, retryWhileBusy, truncateWal, type SharedConnection } from "./sqlite-connection.js";
 import { readMetrics } from "./sqlite-schema.js";
 import type {
   AttachmentRecord,
   BlobRecord,
+  BlobRepair,
   IntentRecord,
   LeaseRecord,
   ListQuery,
@@ -106,7 +107,7 @@ function toRow(record: AttachmentRecord): AttachmentRow {
 
 const BLOB_COLUMNS = "digest, size, refs, created_at AS createdAt";
 const LEASE_COLUMNS = "id, attachment_id AS attachmentId, digest, created_at AS createdAt, expires_at AS expiresAt";
-const INTENT_COLUMNS = "id, digest, temp_name AS tempName, created_at AS createdAt";
+const INTENT_COLUMNS = "id, digest, temp_name AS tempName, linked_from AS linkedFrom, created_at AS createdAt";
 const LIVE = "(expires_at IS NULL OR expires_at > @now)";
 
 export function sqliteManifest(options: SqliteManifestOptions): Manifest {
@@ -142,7 +143,7 @@ class SqliteManifest implements Manifest {
     const db = this.connection as SharedConnection;
     return {
       insertIntent: db.prepare(
-        "INSERT INTO intents (id, digest, temp_name, created_at) VALUES (@id, @digest, @tempName, @createdAt)",
+        "INSERT INTO intents (id, digest, temp_name, linked_from, created_at) VALUES (@id, @digest, @tempName, @linkedFrom, @createdAt)",
       ),
       insertBlob: db.prepare(
         "INSERT INTO blobs (digest, size, refs, created_at) VALUES (?, ?, 0, ?) ON CONFLICT (digest) DO NOTHING",
@@ -203,6 +204,10 @@ class SqliteManifest implements Manifest {
       managedOfBlob: db.prepare<[string], AttachmentRow>(
         "SELECT * FROM attachments WHERE digest = ? AND reference_path IS NULL",
       ),
+      intentOfDigest: db.prepare<[string], { found: number }>("SELECT 1 AS found FROM intents WHERE digest = ? LIMIT 1"),
+      leaseOfDigest: db.prepare<{ digest: string; now: number }, { found: number }>(
+        "SELECT 1 AS found FROM leases WHERE digest = @digest AND expires_at > @now LIMIT 1",
+      ),
     };
   }
 
@@ -212,6 +217,31 @@ class SqliteManifest implements Manifest {
       try {
         return await retryWhileBusy(this.busyTimeoutMs, () => this.db.transaction(fn).immediate());
       } catch (err) {
+        throw ioError(what, err);
+      }
+    });
+  }
+
+  /**
+   * One write transaction that spans awaits (the delete fence): `BEGIN
+   * IMMEDIATE` holds SQLite's write lock, so no other process's stage can
+   * claim the blob while `fn` checks it and removes its bytes; the mutex does
+   * the same for this process's connection. Rolls back if `fn` throws.
+   */
+  private fenced<T>(locking: string, what: string, fn: () => Promise<T>): Promise<T> {
+    return this.writes.run(async () => {
+      const db = this.db;
+      try {
+        await retryWhileBusy(this.busyTimeoutMs, () => db.exec("BEGIN IMMEDIATE"));
+      } catch (err) {
+        throw ioError(locking, err);
+      }
+      try {
+        const result = await fn();
+        db.exec("COMMIT");
+        return result;
+      } catch (err) {
+        if (db.inTransaction) db.exec("ROLLBACK");
         throw ioError(what, err);
       }
     });
@@ -237,7 +267,7 @@ class SqliteManifest implements Manifest {
 
   beginStage(intent: IntentRecord, size: number): Promise<void> {
     return this.write("record the stage's intent in the manifest", () => {
-      this.statements.insertIntent.run(intent);
+      this.statements.insertIntent.run({ ...intent, linkedFrom: intent.linkedFrom ?? null });
       this.statements.insertBlob.run(intent.digest, size, intent.createdAt);
     });
   }
@@ -341,28 +371,13 @@ class SqliteManifest implements Manifest {
   }
 
   deleteBlobIfUnneeded(digest: string, now: number, remove: () => Promise<void>) {
-    return this.writes.run(async () => {
-      const db = this.db;
-      try {
-        await retryWhileBusy(this.busyTimeoutMs, () => db.exec("BEGIN IMMEDIATE"));
-      } catch (err) {
-        throw ioError("lock the manifest to delete a blob", err);
-      }
-      try {
-        const blob = this.statements.blob.get(digest);
-        const needed = this.statements.blobNeeded.get({ digest, now })?.needed === 1;
-        if (blob === undefined || needed) {
-          db.exec("COMMIT");
-          return undefined;
-        }
-        await remove();
-        this.statements.deleteBlob.run(digest);
-        db.exec("COMMIT");
-        return blob;
-      } catch (err) {
-        if (db.inTransaction) db.exec("ROLLBACK");
-        throw ioError(`delete blob sha256:${digest}`, err);
-      }
+    return this.fenced("lock the manifest to delete a blob", `delete blob sha256:${digest}`, async () => {
+      const blob = this.statements.blob.get(digest);
+      const needed = this.statements.blobNeeded.get({ digest, now })?.needed === 1;
+      if (blob === undefined || needed) return undefined;
+      await remove();
+      this.statements.deleteBlob.run(digest);
+      return blob;
     });
   }
 
@@ -408,6 +423,27 @@ class SqliteManifest implements Manifest {
     });
   }
 
+  repairBlob(
+    digest: string,
+    now: number,
+    recheck: () => Promise<boolean>,
+    remove: () => Promise<void>,
+  ): Promise<BlobRepair | undefined> {
+    return this.fenced("lock the manifest to repair a blob", `repair blob sha256:${digest}`, async () => {
+      const s = this.statements;
+      // A stage in flight may be putting these very bytes in place: its outcome is for the next verify to judge.
+      if (s.intentOfDigest.get(digest) !== undefined) return undefined;
+      if (!(await recheck())) return undefined;
+      const dropped = s.managedOfBlob.all(digest).map(toRecord);
+      for (const record of dropped) this.dropRow(record);
+      await remove();
+      const blob = s.blob.get(digest);
+      if (blob === undefined || s.leaseOfDigest.get({ digest, now }) !== undefined) return { dropped, deletedBlob: undefined };
+      s.deleteBlob.run(digest);
+      return { dropped, deletedBlob: blob };
+    });
+  }
+
   dropAttachment(id: string) {
     return this.write("drop the attachment", () => {
       const row = this.statements.byId.get(id);
@@ -422,11 +458,29 @@ class SqliteManifest implements Manifest {
     return this.read("compute metrics", () => readMetrics(this.connection as SharedConnection, now));
   }
 
+  checkIntegrity(): Promise<string[]> {
+    try {
+      // At most 100 lines: enough to tell an operator the file is damaged and where, without flooding a report.
+      const rows = this.db.pragma("integrity_check(100)") as { integrity_check: string }[];
+      const lines = rows.map((row) => row.integrity_check);
+      return Promise.resolve(lines.length === 1 && lines[0] === "ok" ? [] : lines);
+    } catch (err) {
+      // The check itself cannot read the file (a damaged header or schema page): that is the finding.
+      const code = (err as { code?: string }).code;
+      const detail = `${err instanceof Error ? err.message : String(err)}${code === undefined ? "" : ` (${code})`}`;
+      return Promise.resolve([`SQLite's integrity check could not run: ${detail}`]);
+    }
+  }
+
 
   reset(): Promise<void> {
     return this.write("reset the manifest", () => {
       this.db.exec("DELETE FROM attachments; DELETE FROM intents; DELETE FROM leases; UPDATE blobs SET refs = 0;");
     });
+  }
+
+  checkpoint(): Promise<void> {
+    return this.connection === undefined ? Promise.resolve() : truncateWal(this.connection);
   }
 
   close(): Promise<void> {

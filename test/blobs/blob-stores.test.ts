@@ -35,17 +35,30 @@ it("filesystem: files blobs under blobs/sha256/ab/cd/<hex>, private to the owner
   }
 });
 
-it("filesystem: adopts a file on the same filesystem by linking it (the caller removes the source after its commit)", async () => {
+it("filesystem: links a file in only if it is the file that was hashed; secureBlob gives the blob its own inode", async () => {
   const dir = tempDir();
   const store = filesystemBlobStore({ dir });
   await store.open();
-  const source = path.join(tempDir(), "adopt.bin");
-  await fs.writeFile(source, "adopted", { mode: 0o644 });
-  const { ino } = await fs.stat(source);
-  expect(await store.localDevice()).toBe((await fs.stat(source)).dev);
-  expect(await store.adoptFile(source, sha256("adopted"), 7)).toBe(true);
-  const target = store.pathOf(sha256("adopted"));
+  const source = path.join(tempDir(), "linked.bin");
+  await fs.writeFile(source, "linked in", { mode: 0o644 });
+  const { ino, dev } = await fs.stat(source);
+  expect(await store.localDevice()).toBe(dev);
+  // Another file saved over the path since it was hashed: nothing is linked, nothing touched.
+  const other = path.join(path.dirname(source), "other.bin");
+  await fs.writeFile(other, "someone else's");
+  expect(await store.linkFile!(other, store.newTempName!(), { dev, ino })).toBe("changed");
+  expect(await store.listTemp()).toEqual([]);
+  const tempName = store.newTempName!();
+  expect(await store.linkFile!(source, tempName, { dev, ino })).toBe("linked");
+  expect(await store.commit(tempName, sha256("linked in"), 9)).toBe(true);
+  const target = store.pathOf(sha256("linked in"));
   expect((await fs.stat(target)).ino).toBe(ino);
+  // The source could not be unlinked (say): secureBlob copies the blob to an inode of its own.
+  expect(await store.secureBlob!(sha256("linked in"))).toBe(true);
+  expect((await fs.stat(target)).ino).not.toBe(ino);
+  expect((await fs.stat(target)).nlink).toBe(1);
   expect((await fs.stat(target)).mode & 0o777).toBe(0o600);
-  expect((await fs.stat(source)).ino).toBe(ino);
+  await fs.appendFile(source, " and more");
+  expect(await fs.readFile(target, "utf8")).toBe("linked in");
+  expect(await store.secureBlob!(sha256("linked in"))).toBe(false);
 });

@@ -106,6 +106,10 @@ export interface BlobFile {
   relative: string;
   name: string;
   size: number;
+  /** Hard links to the file (1 unless something outside the store shares its inode). */
+  links: number;
+  /** A symlink rather than a file. */
+  symlink: boolean;
 }
 
 /** Every file under `<dir>/blobs/`, at any depth. */
@@ -123,13 +127,13 @@ export function blobFiles(dir: string): BlobFile[] {
       const full = path.join(at, entry.name);
       if (entry.isDirectory()) walk(full);
       else {
-        let size: number;
+        let stats: fs.Stats;
         try {
-          size = fs.statSync(full).size;
+          stats = fs.lstatSync(full);
         } catch {
           continue; // deleted while we looked
         }
-        out.push({ path: full, relative: path.relative(root, full), name: entry.name, size });
+        out.push({ path: full, relative: path.relative(root, full), name: entry.name, size: stats.size, links: stats.nlink, symlink: stats.isSymbolicLink() });
       }
     }
   };
@@ -185,6 +189,7 @@ export function auditStore(dir: string, options: AuditOptions = {}): Audit {
       continue;
     }
     fileByDigest.set(hex, file);
+    if (file.symlink) violations.push(`blob ${hex} is a symlink: its bytes live outside the store`);
     if (options.hash !== false) {
       let actual: string | null;
       try {
@@ -231,6 +236,9 @@ export function auditStore(dir: string, options: AuditOptions = {}): Audit {
     }
     for (const blob of rows.blobs) {
       if (!fileByDigest.has(blob.digest)) violations.push(`blob row ${blob.digest} without a file after the sweep`);
+    }
+    for (const file of files) {
+      if (file.links > 1) violations.push(`blob ${file.name} shares its inode with ${file.links - 1} other link(s) after the sweep: a write there changes the blob`);
     }
   }
   return { violations, rows, files, temps };

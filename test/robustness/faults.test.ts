@@ -148,10 +148,13 @@ function moveScenario(name: string, sourceDir: (env: Env) => string): Scenario {
         // A failed stage leaves nothing behind, and it must not take the user's file with it either.
         if (!fs.existsSync(file)) out.push(`the move failed (${explain(outcome.reason)}) and the source file is gone: data lost`);
         else if (!fs.readFileSync(file).equals(MOVE_BYTES)) out.push("the move failed and the source file was changed");
-      } else if (fs.existsSync(file) && !env.state.sourceUnlinkFailed) {
+      } else if (fs.existsSync(file)) {
         // Removing the source is best effort once the attachment is committed (documented in stage.ts):
-        // only a fault on that very unlink may leave it.
-        out.push("the move resolved but the source file is still there");
+        // only a fault on that very removal may leave it, and then the blob must be an inode of its own.
+        if (!env.state.sourceUnlinkFailed) out.push("the move resolved but the source file is still there");
+        const attachment = outcome.value as Attachment;
+        const blob = path.join(env.dir, "blobs", "sha256", attachment.checksum.slice(0, 2), attachment.checksum.slice(2, 4), attachment.checksum);
+        if (fs.existsSync(blob) && fs.statSync(blob).ino === fs.statSync(file).ino) out.push("the move resolved and its blob shares an inode with the source file it left");
       }
       fs.rmSync(file, { force: true });
       return out;
@@ -327,7 +330,8 @@ async function runOnce(scenario: Scenario, plan: FaultPlan | undefined, calls?: 
     env.faulty.disarm();
     const recorded = [...env.faulty.calls];
     const failedCalls = plan === undefined ? [] : recorded.slice(plan.at, plan.sticky ? undefined : plan.at + 1);
-    env.state.sourceUnlinkFailed = failedCalls.some((c) => c.op === "unlink" && c.path === env.state.file);
+    // The source goes by an lstat (is it still the hashed file?) and an unlink (file-identity.ts, unlinkIfSame).
+    env.state.sourceUnlinkFailed = failedCalls.some((c) => (c.op === "unlink" || c.op === "lstat") && c.path === env.state.file);
     const hit = env.faulty.injected - injectedBefore;
     stats.runs++;
     stats.injected += hit;

@@ -11,7 +11,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { buffer as drain } from "node:stream/consumers";
 import { afterAll, describe, expect, it } from "vitest";
-import { isAttacheError, openStore, type AttacheErrorCode, type Store } from "../../src/index.js";
+import { isAttacheError, nodeFileSystem, openStore, type AttacheErrorCode, type FileSystem, type Store } from "../../src/index.js";
 import { FaultyFileSystem } from "../helpers/faulty-fs.js";
 import { auditStore, sha256Hex } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
@@ -720,5 +720,206 @@ describe("hostile refs", () => {
     inputsTried++;
     const ended = await settle(lease.release());
     expect(ended.ok || isAttacheError(ended.error, "STORE_CLOSED"), `lease.release() after close: ${ended.ok ? "" : String(ended.error)}`).toBe(true);
+  });
+});
+
+describe("issue 8: callers that change what they handed over", () => {
+  it("finding 9: a Buffer changed while stage() runs is stored with bytes that hash to its digest", async () => {
+    const b = await bench();
+    // Large enough for many writer turns; the caller flips bytes between every one of them.
+    const bytes = Buffer.alloc(24 << 20, 7);
+    let flips = 0;
+    let running = true;
+    const flip = () => {
+      if (!running) return;
+      bytes[(flips * 7919) % bytes.length] = flips & 0xff;
+      flips++;
+      setImmediate(flip);
+    };
+    setImmediate(flip);
+    const staged: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        inputsTried++;
+        const a = await b.store.stage(bytes, { scope: `mutating-${i}` });
+        staged.push(a.ref);
+      }
+    } finally {
+      running = false;
+    }
+    expect(flips).toBeGreaterThan(0);
+    // Every stored byte hashes to the digest it was staged under: read() verifies.
+    for (const ref of staged) {
+      const a = await b.store.get(ref);
+      expect(sha256Hex(await b.store.read(ref))).toBe(a.checksum);
+    }
+    await expectConsistent(b);
+  });
+
+  it("finding 12: disposing a temporary that got an existing attachment back does not release it", async () => {
+    const b = await bench();
+    const kept = await b.store.stage(Buffer.from("the report"), { scope: "chat", persist: true });
+    expect(kept.created).toBe(true);
+    {
+      await using temp = await b.store.temporary(Buffer.from("the report"), { scope: "chat" });
+      expect(temp.ref).toBe(kept.ref);
+      expect(temp.created).toBe(false);
+      expect(await temp.release()).toBe(false);
+    }
+    const scoped = b.store.scope("chat");
+    {
+      await using temp = await scoped.temporary(Buffer.from("the report"));
+      expect(temp.created).toBe(false);
+    }
+    expect((await b.store.get(kept.ref)).persist).toBe(true);
+    expect((await b.store.read(kept.ref)).toString()).toBe("the report");
+    // One it did create is still released on dispose.
+    let createdRef: string;
+    {
+      await using temp = await scoped.temporary(Buffer.from("scratch"));
+      expect(temp.created).toBe(true);
+      createdRef = temp.ref;
+    }
+    await expectCode("get of a disposed temporary", () => b.store.get(createdRef), "NOT_FOUND");
+    await expectConsistent(b);
+  });
+});
+
+/** A fileSystem seam that runs `onRead` once, the first time a file under `watched` is read through a handle. */
+function seamOnFirstRead(watched: string, onRead: () => void): FileSystem {
+  let fired = false;
+  const open = (async (...args: Parameters<typeof fs.promises.open>) => {
+    const handle = await fs.promises.open(...args);
+    if (!String(args[0]).startsWith(watched)) return handle;
+    const read = handle.read.bind(handle) as (...a: unknown[]) => Promise<unknown>;
+    (handle as unknown as { read: unknown }).read = async (...a: unknown[]) => {
+      const result = await read(...a);
+      if (!fired) {
+        fired = true;
+        onRead();
+      }
+      return result;
+    };
+    return handle;
+  }) as typeof fs.promises.open;
+  return { ...nodeFileSystem, open };
+}
+
+describe("issue 8: move never loses, corrupts or leaks", () => {
+  it("finding 1: a move through a symlinked parent of blobs/ is refused and another scope's bytes stay", async () => {
+    const b = await bench();
+    const victim = await b.store.stage(Buffer.from("another scope's photo"), { scope: "victim" });
+    const hex = victim.checksum;
+    const fanout = path.join(b.dir, "blobs", "sha256", hex.slice(0, 2), hex.slice(2, 4));
+    const disguise = path.join(b.outside, "innocent-folder");
+    fs.symlinkSync(fanout, disguise);
+    for (const mode of ["move", "reference"] as const) {
+      await expectCode(`blob through a symlinked parent (${mode})`, () => b.store.stage(path.join(disguise, hex), { mode, scope: "attacker" }), "INVALID_SOURCE");
+    }
+    expect((await b.store.read(victim.ref)).toString()).toBe("another scope's photo");
+    await expectConsistent(b);
+  });
+
+  it("finding 1: a store opened through a symlinked directory refuses to move its own blob by its real path", async () => {
+    const root = freshDir("attache-hostile-");
+    const real = path.join(root, "real-store");
+    const linked = path.join(root, "linked-store");
+    fs.mkdirSync(real);
+    fs.symlinkSync(real, linked);
+    const store = await openStore({ dir: linked, sweepInterval: false });
+    try {
+      const victim = await store.stage(Buffer.from("kept bytes"), { scope: "victim" });
+      const hex = victim.checksum;
+      const realBlob = path.join(real, "blobs", "sha256", hex.slice(0, 2), hex.slice(2, 4), hex);
+      await expectCode("the store's own blob by its real path", () => store.stage(realBlob, { mode: "move", scope: "attacker" }), "INVALID_SOURCE");
+      expect((await store.read(victim.ref)).toString()).toBe("kept bytes");
+      expect(auditStore(real).violations).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("finding 2: a file saved over the path while a move hashes it is left in place, never deleted or taken", async () => {
+    const root = freshDir("attache-hostile-");
+    const outside = path.join(root, "outside");
+    fs.mkdirSync(outside);
+    const file = path.join(outside, "draft.md");
+    const saved = path.join(outside, ".draft.md.swp");
+    fs.writeFileSync(file, "first draft");
+    fs.writeFileSync(saved, "the user's newer draft");
+    // An editor's atomic save lands while the store reads the old file.
+    const store = await openStore({ dir: path.join(root, "store"), sweepInterval: false, fileSystem: seamOnFirstRead(file, () => fs.renameSync(saved, file)) });
+    try {
+      inputsTried++;
+      const outcome = await settle(store.stage(file, { mode: "move" }));
+      expect(fs.readFileSync(file, "utf8")).toBe("the user's newer draft");
+      if (outcome.ok) {
+        // Whatever was stored is the old draft, under its own digest.
+        expect((await store.read(outcome.value.ref)).toString()).toBe("first draft");
+      } else {
+        expect(isAttacheError(outcome.error, "INVALID_SOURCE"), String(outcome.error)).toBe(true);
+      }
+      expect(auditStore(path.join(root, "store")).violations).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("finding 2: a symlink swapped in while a move hashes the file is never linked in, followed or chmod-ed", async () => {
+    const root = freshDir("attache-hostile-");
+    const outside = path.join(root, "outside");
+    fs.mkdirSync(outside);
+    const secret = path.join(root, "secret.key");
+    fs.writeFileSync(secret, "not for the store", { mode: 0o640 });
+    const file = path.join(outside, "upload.bin");
+    fs.writeFileSync(file, "uploaded bytes");
+    const store = await openStore({
+      dir: path.join(root, "store"),
+      sweepInterval: false,
+      fileSystem: seamOnFirstRead(file, () => {
+        fs.rmSync(file);
+        fs.symlinkSync(secret, file);
+      }),
+    });
+    try {
+      inputsTried++;
+      const outcome = await settle(store.stage(file, { mode: "move" }));
+      expect(fs.lstatSync(file).isSymbolicLink()).toBe(true);
+      expect(fs.statSync(secret).mode & 0o777).toBe(0o640);
+      expect(fs.readFileSync(secret, "utf8")).toBe("not for the store");
+      if (outcome.ok) expect((await store.read(outcome.value.ref)).toString()).toBe("uploaded bytes");
+      else expect(isAttacheError(outcome.error, "INVALID_SOURCE"), String(outcome.error)).toBe(true);
+      expect(auditStore(path.join(root, "store")).violations).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("finding 3: when the source cannot be unlinked, the blob still gets an inode of its own", async () => {
+    const root = freshDir("attache-hostile-");
+    const outside = path.join(root, "outside");
+    fs.mkdirSync(outside);
+    const file = path.join(outside, "report.pdf");
+    fs.writeFileSync(file, "%PDF- the report");
+    // The directory refuses removals (as `chattr +a` does): rename and unlink of entries in it fail.
+    const refuse = (name: "rename" | "unlink") =>
+      (async (...args: [string, ...unknown[]]) => {
+        if (String(args[0]).startsWith(outside)) throw Object.assign(new Error(`EPERM: operation not permitted, ${name}`), { code: "EPERM" });
+        return (nodeFileSystem[name] as (...a: unknown[]) => Promise<void>)(...args);
+      }) as never;
+    const store = await openStore({ dir: path.join(root, "store"), sweepInterval: false, fileSystem: { ...nodeFileSystem, rename: refuse("rename"), unlink: refuse("unlink") } });
+    try {
+      inputsTried++;
+      const a = await store.stage(file, { mode: "move" });
+      expect(fs.existsSync(file)).toBe(true);
+      const blob = path.join(root, "store", "blobs", "sha256", a.checksum.slice(0, 2), a.checksum.slice(2, 4), a.checksum);
+      expect(fs.statSync(blob).nlink).toBe(1);
+      expect(fs.statSync(blob).ino).not.toBe(fs.statSync(file).ino);
+      fs.appendFileSync(file, " with an appendix written later");
+      expect((await store.read(a.ref)).toString()).toBe("%PDF- the report");
+      expect((await store.verify()).corrupt).toEqual([]);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -37,8 +37,8 @@ it("publishes staged, released, expired, blob-deleted and orphan-reclaimed event
   const harness = embeddedHarness();
   const store = await harness.open({ clock: clock.now });
 
-  const a = await store.stage(Buffer.from("telemetry"), { scope: "a" });
-  const b = await store.stage(Buffer.from("telemetry"), { scope: "b", ttl: "1m" });
+  const { created: _ca, deduplicated: _da, ...a } = await store.stage(Buffer.from("telemetry"), { scope: "a" });
+  const { created: _cb, deduplicated: _db, ...b } = await store.stage(Buffer.from("telemetry"), { scope: "b", ttl: "1m" });
   expect(staged).toEqual([
     { attachment: a, deduplicated: false },
     { attachment: b, deduplicated: true },
