@@ -259,6 +259,25 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
 }
 
 /** Whether `record` is still the same `reference` attachment (not released, nor turned into a managed copy by a new stage). */
+/**
+ * Gives every blob that shares its inode with a file outside the store (a
+ * hard link an older version's `move` left, or one made by hand) an inode of
+ * its own, so a write to that file cannot change the blob. One `lstat` per
+ * blob; a copy only for the shared ones. Returns how many were copied.
+ */
+async function secureSharedBlobs(ctx: StoreContext): Promise<number> {
+  const secureBlob = ctx.blobs.secureBlob?.bind(ctx.blobs);
+  if (secureBlob === undefined) return 0;
+  let copied = 0;
+  let after: string | null = null;
+  for (;;) {
+    const blobs = await ctx.manifest.listBlobs(after, PAGE);
+    for (const blob of blobs) if (await secureBlob(blob.digest)) copied++;
+    if (blobs.length < PAGE) return copied;
+    after = (blobs[blobs.length - 1] as { digest: string }).digest;
+  }
+}
+
 async function isStillReference(ctx: StoreContext, record: AttachmentRecord): Promise<boolean> {
   const now = await ctx.manifest.getAttachment(record.id);
   return now !== undefined && now.referencePath === record.referencePath && now.digest === record.digest;
@@ -267,6 +286,7 @@ async function isStillReference(ctx: StoreContext, record: AttachmentRecord): Pr
 async function repairProblems(ctx: StoreContext, report: VerifyReport, found: Found): Promise<void> {
   const files = new BlobFiles(ctx);
   for (const digest of found.damagedBlobs) report.repaired += await repairBlob(ctx, files, digest);
+  report.repaired += await secureSharedBlobs(ctx);
   for (const seen of found.damagedReferences) {
     // Look again right before dropping: the file may have been put right, or the scope may have staged the bytes anew.
     if (!(await isStillReference(ctx, seen))) continue;

@@ -28,6 +28,7 @@ import {
   type AttacheErrorCode,
   type Store,
 } from "../../src/index.js";
+import { assertCliBuilt, runCli } from "../cli/cli-harness.js";
 import { ERRNOS, FaultyFileSystem, type FaultPlan, type FsCall } from "../helpers/faulty-fs.js";
 import { auditStore, hashFile, sha256Hex } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
@@ -541,5 +542,77 @@ describe("a blob corrupted on disk", () => {
     await lease.release();
     expect(isAttacheError(read) ? `${read.code}: ${read.message}` : "verified").toBe("verified");
     await store.close();
+  });
+});
+
+describe("issue 8: reset while others stage", () => {
+  it("finding 5: reset() racing stages on the same store leaves no live attachment without bytes, and both keep staging", async () => {
+    const dir = path.join(freshDir("attache-reset-race-"), "store");
+    const resetter = await openStore({ dir, sweepInterval: false });
+    const stager = await openStore({ dir, sweepInterval: false });
+    const payload = (round: number, i: number) => Buffer.from(`round ${round} stage ${i} `.repeat(2_000 + i));
+    try {
+      for (let round = 0; round < 6; round++) {
+        const stages = Array.from({ length: 24 }, (_, i) =>
+          (i % 2 === 0 ? stager : resetter).stage(payload(round, i % 6), { scope: `s${i}` }).then(
+            (a) => ({ ok: true as const, a }),
+            (error: unknown) => ({ ok: false as const, error }),
+          ),
+        );
+        // The reset lands while the stages are under way.
+        await new Promise((resolve) => setImmediate(resolve));
+        await resetter.reset();
+        for (const outcome of await Promise.all(stages)) {
+          if (!outcome.ok) {
+            expect(isAttacheError(outcome.error), String(outcome.error)).toBe(true);
+            continue;
+          }
+          // Dropped by the reset, or live with its bytes: never live without them.
+          const read = await stager.read(outcome.a.ref).catch((err: unknown) => err);
+          if (!Buffer.isBuffer(read)) expect(isAttacheError(read, "NOT_FOUND"), `${outcome.a.ref}: ${String(read)}`).toBe(true);
+          else expect(sha256Hex(read)).toBe(outcome.a.checksum);
+        }
+        expect(auditStore(dir).violations).toEqual([]);
+        // Both handles stage afterwards as if nothing happened.
+        for (const store of [resetter, stager]) {
+          const after = await store.stage(Buffer.from(`after reset ${round}`), { scope: "after" });
+          expect((await store.read(after.ref)).toString()).toBe(`after reset ${round}`);
+        }
+      }
+    } finally {
+      await stager.close();
+      await resetter.close();
+    }
+  });
+
+  it("finding 6: after another process runs `attache reset --yes`, or the store's folders are removed, a long-running process stages without reopening", async () => {
+    assertCliBuilt();
+    const dir = path.join(freshDir("attache-reset-cli-"), "store");
+    const store = await openStore({ dir, sweepInterval: false });
+    try {
+      // Fill the directory cache: blobs land in several fan-out folders.
+      for (let i = 0; i < 8; i++) await store.stage(Buffer.from(`before ${i}`));
+      const reset = await runCli(["reset", "--yes", "--dir", dir]);
+      expect(reset.code, reset.stderr).toBe(0);
+      for (let i = 0; i < 8; i++) {
+        const a = await store.stage(Buffer.from(`before ${i}`));
+        expect((await store.read(a.ref)).toString()).toBe(`before ${i}`);
+      }
+      // Someone removes the folders outright (an older version's reset did): stages recreate them.
+      fs.rmSync(path.join(dir, "blobs"), { recursive: true, force: true });
+      fs.rmSync(path.join(dir, "tmp"), { recursive: true, force: true });
+      await store.sweep();
+      for (let i = 0; i < 8; i++) {
+        const a = await store.stage(Buffer.from(`after ${i}`));
+        expect((await store.read(a.ref)).toString()).toBe(`after ${i}`);
+      }
+      const moved = path.join(freshDir("attache-reset-move-"), "moved.txt");
+      fs.writeFileSync(moved, "moved after the folders went");
+      fs.rmSync(path.join(dir, "tmp"), { recursive: true, force: true });
+      const m = await store.stage(moved, { mode: "move" });
+      expect((await store.read(m.ref)).toString()).toBe("moved after the folders went");
+    } finally {
+      await store.close();
+    }
   });
 });

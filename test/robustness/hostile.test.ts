@@ -923,3 +923,24 @@ describe("issue 8: move never loses, corrupts or leaks", () => {
     }
   });
 });
+
+describe("issue 8: blobs that share an inode with an outside file", () => {
+  it("finding 3: verify({ repair: true }) gives a hard-linked blob an inode of its own without losing it", async () => {
+    const b = await bench();
+    const a = await b.store.stage(Buffer.from("bytes an older move left linked"), { scope: "chat" });
+    const blob = path.join(b.dir, "blobs", "sha256", a.checksum.slice(0, 2), a.checksum.slice(2, 4), a.checksum);
+    // What a move cut by a crash between its commit and its unlink left behind in older versions.
+    const outsideLink = path.join(b.outside, "still-the-users-file.txt");
+    fs.linkSync(blob, outsideLink);
+    const report = await b.store.verify({ repair: true });
+    expect(report.corrupt).toEqual([]);
+    expect(report.missing).toEqual([]);
+    expect(report.repaired).toBe(1);
+    expect(fs.statSync(blob).nlink).toBe(1);
+    fs.appendFileSync(outsideLink, " and the user kept writing");
+    expect((await b.store.read(a.ref)).toString()).toBe("bytes an older move left linked");
+    expect(fs.readFileSync(outsideLink, "utf8")).toBe("bytes an older move left linked and the user kept writing");
+    fs.rmSync(outsideLink);
+    await expectConsistent(b);
+  });
+});
