@@ -4,7 +4,6 @@
  * stream), and large ones show a progress bar on a terminal, driven by the
  * store's `onProgress` hook.
  */
-import diagnostics_channel from "node:diagnostics_channel";
 import { fstatSync, statSync } from "node:fs";
 import { devNull } from "node:os";
 import path from "node:path";
@@ -33,7 +32,16 @@ interface StageCommandOptions {
 
 interface Staged {
   attachment: Attachment;
+  /** False when the scope already held these bytes and got its attachment back. */
+  created: boolean;
+  /** The bytes were already stored (by any scope): nothing was written. */
   deduplicated: boolean;
+}
+
+/** What a stage did, in words: a new attachment, one the scope already had, or a new one for bytes already stored. */
+function outcomeWords({ created, deduplicated }: Staged): string {
+  if (!created) return "existing attachment";
+  return deduplicated ? "new, bytes already stored" : "new attachment";
 }
 
 /** Adds `attache stage` to `program`. */
@@ -80,24 +88,16 @@ async function stageOne(store: Store, source: string, options: StageCommandOptio
   process.once("SIGINT", abort);
   process.once("SIGTERM", abort);
   const progress = progressWanted(options.quiet) ? stageProgress(source) : undefined;
-  let outcome: { id: string; deduplicated: boolean } | undefined;
-  const onStaged = (message: unknown) => {
-    const { attachment, deduplicated } = message as { attachment: Attachment; deduplicated: boolean };
-    outcome = { id: attachment.id, deduplicated };
-  };
-  // The store announces on this public channel whether the bytes were new; stage() itself does not say.
-  diagnostics_channel.subscribe("attache:staged", onStaged);
   try {
     // A path stays a path, so the store checks the file itself and can move or reference it.
-    const attachment = await store.stage(source === "-" ? process.stdin : source, {
+    const { created, deduplicated, ...attachment } = await store.stage(source === "-" ? process.stdin : source, {
       ...stageOptionsOf(options),
       signal: controller.signal,
       ...(progress === undefined ? {} : { onProgress: progress.onProgress }),
     });
-    return { attachment, deduplicated: outcome?.id === attachment.id && outcome.deduplicated };
+    return { attachment, created, deduplicated };
   } finally {
     progress?.finish();
-    diagnostics_channel.unsubscribe("attache:staged", onStaged);
     process.off("SIGINT", abort);
     process.off("SIGTERM", abort);
   }
@@ -182,7 +182,7 @@ function stdinFileSize(): number | null {
 
 async function printStaged(staged: readonly Staged[], json: boolean, quiet: boolean): Promise<void> {
   if (json) {
-    await writeJson(staged.map(({ attachment, deduplicated }) => ({ ...attachmentJson(attachment), deduplicated })));
+    await writeJson(staged.map(({ attachment, created, deduplicated }) => ({ ...attachmentJson(attachment), created, deduplicated })));
     return;
   }
   if (quiet) {
@@ -197,16 +197,16 @@ async function printStaged(staged: readonly Staged[], json: boolean, quiet: bool
     { header: "size", align: "right" as const },
     { header: "type", maxWidth: 32 },
     { header: "expires" },
-    { header: "stored" },
+    { header: "outcome" },
   ];
-  const rows = staged.map(({ attachment: a, deduplicated }) => [
+  const rows = staged.map(({ attachment: a, ...one }) => [
     a.ref,
     a.scope,
     a.name,
     formatBytes(a.size),
     a.contentType,
     formatExpiry(a.expiresAt, now),
-    deduplicated ? "deduplicated" : "new",
+    outcomeWords({ attachment: a, ...one }),
   ]);
   await writeOut(renderTable(columns, rows));
 }

@@ -39,8 +39,8 @@ describe.concurrent("attache commands", () => {
     const staged = await attache(["stage", "-", "--name", "all-bytes.bin", "--json"], bytes);
     expect(staged.code).toBe(0);
     const [attachment] = json<AttachmentJson[]>(staged);
-    expect(Object.keys(attachment as object)).toEqual([...ATTACHMENT_KEYS, "deduplicated"]);
-    expect(attachment).toMatchObject({ name: "all-bytes.bin", size: 256, scope: "default", deduplicated: false });
+    expect(Object.keys(attachment as object)).toEqual([...ATTACHMENT_KEYS, "created", "deduplicated"]);
+    expect(attachment).toMatchObject({ name: "all-bytes.bin", size: 256, scope: "default", created: true, deduplicated: false });
     const cat = await attache(["cat", (attachment as AttachmentJson).ref]);
     expect(cat.code).toBe(0);
     expect(cat.stdoutBytes.equals(bytes)).toBe(true);
@@ -61,10 +61,23 @@ describe.concurrent("attache commands", () => {
     expect(ttl).toBeLessThanOrEqual(30 * 60_000);
 
     const again = json<AttachmentJson[]>(await attache(["stage", path.join(dir, "a.txt"), "--scope", "chat:1", "--json"]));
-    expect(again[0]).toMatchObject({ ref: staged[0]?.ref, deduplicated: true });
+    expect(again[0]).toMatchObject({ ref: staged[0]?.ref, created: false, deduplicated: true });
     const elsewhere = json<AttachmentJson[]>(await attache(["stage", path.join(dir, "a.txt"), "--persist", "--json"]));
     expect(elsewhere[0]?.ref).not.toBe(staged[0]?.ref);
-    expect(elsewhere[0]).toMatchObject({ deduplicated: true, persist: true, expiresAt: null });
+    expect(elsewhere[0]).toMatchObject({ created: true, deduplicated: true, persist: true, expiresAt: null });
+  });
+
+  it("says in words what each stage did: a new attachment, the scope's existing one, or a new one for bytes already stored", async () => {
+    const { dir, attache } = freshStore();
+    writeFileSync(path.join(dir, "notes.md"), "# notes\n");
+    const outcome = async (...args: string[]) => {
+      const result = await attache(["stage", path.join(dir, "notes.md"), ...args]);
+      expect(result.code, result.stderr).toBe(0);
+      return result.stdout;
+    };
+    expect(await outcome("--scope", "a")).toMatch(/new attachment/);
+    expect(await outcome("--scope", "a", "--name", "renamed.md")).toMatch(/existing attachment/);
+    expect(await outcome("--scope", "b")).toMatch(/new, bytes already stored/);
   });
 
   it("prints human tables with sizes and relative times, and bare refs with --quiet", async () => {
@@ -73,8 +86,8 @@ describe.concurrent("attache commands", () => {
     const human = await attache(["stage", path.join(dir, "big.txt"), "--ttl", "30m"]);
     expect(human.code).toBe(0);
     const [header, row] = human.stdout.trimEnd().split("\n");
-    expect(header).toMatch(/^REF\s+SCOPE\s+NAME\s+SIZE\s+TYPE\s+EXPIRES\s+STORED$/);
-    expect(row).toMatch(/^attache:\/\/\w{26}\s+default\s+big\.txt\s+1\.5 KiB\s+text\/plain\s+in 29m\s+new$/);
+    expect(header).toMatch(/^REF\s+SCOPE\s+NAME\s+SIZE\s+TYPE\s+EXPIRES\s+OUTCOME$/);
+    expect(row).toMatch(/^attache:\/\/\w{26}\s+default\s+big\.txt\s+1\.5 KiB\s+text\/plain\s+in 29m\s+new attachment$/);
     // Columns line up: each header starts where its cells start.
     expect(row?.indexOf("default")).toBe(header?.indexOf("SCOPE"));
 
@@ -84,7 +97,7 @@ describe.concurrent("attache commands", () => {
     const ls = await attache(["ls"]);
     expect(ls.stdout.split("\n")[0]).toMatch(/^ID\s+SCOPE\s+NAME\s+SIZE\s+TYPE\s+CREATED\s+EXPIRES$/);
     expect(ls.stdout).toMatch(/big\.txt\s+1\.5 KiB\s+text\/plain\s+(now|\d+s ago)\s+in 29m\n/);
-    expect(ls.stdout).toMatch(/attachment\s+6 B\s+application\/octet-stream\s+(now|\d+s ago)\s+in 23h 59m\n/);
+    expect(ls.stdout).toMatch(/attachment\s+6 B\s+text\/plain\s+(now|\d+s ago)\s+in 23h 59m\n/); // "quiet\n" from stdin is text
   });
 
   it("lists with --scope, --limit, --after and --expired", async () => {
