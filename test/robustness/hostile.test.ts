@@ -14,12 +14,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { isAttacheError, nodeFileSystem, openStore, type AttacheErrorCode, type FileSystem, type Store } from "../../src/index.js";
 import { FaultyFileSystem } from "../helpers/faulty-fs.js";
 import { auditStore, sha256Hex } from "../helpers/store-audit.js";
+import { settle } from "../helpers/settle.js";
 import { freshDir } from "../helpers/temp-dirs.js";
 
 let inputsTried = 0;
 afterAll(() => console.log(`hostile inputs tried: ${inputsTried}`));
 
-const HANG_MS = 5_000;
 
 interface Bench {
   store: Store;
@@ -39,20 +39,6 @@ async function bench(options: Parameters<typeof openStore>[0] = {}): Promise<Ben
   return { store, dir, outside, clock };
 }
 
-/** Settles `promise` within HANG_MS, or reports a hang. */
-async function settle<T>(promise: Promise<T> | T): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hung for ${HANG_MS} ms`)), HANG_MS);
-  });
-  try {
-    return { ok: true, value: await Promise.race([Promise.resolve(promise), hang]) };
-  } catch (error) {
-    return { ok: false, error };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The input must fail with `code` (an AttacheError), within HANG_MS. */
 async function expectCode(what: string, run: () => Promise<unknown> | unknown, code: AttacheErrorCode): Promise<unknown> {

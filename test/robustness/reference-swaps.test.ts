@@ -11,25 +11,11 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { isAttacheError, openStore, type Attachment, type Store } from "../../src/index.js";
+import { settle } from "../helpers/settle.js";
 import { freshDir } from "../helpers/temp-dirs.js";
 
-const HANG_MS = 5_000;
 const BYTES = Buffer.from("twelve bytes");
 
-/** Settles `promise` within HANG_MS, or reports a hang. */
-async function settle<T>(promise: Promise<T> | T): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hung for ${HANG_MS} ms`)), HANG_MS);
-  });
-  try {
-    return { ok: true, value: await Promise.race([Promise.resolve(promise), hang]) };
-  } catch (error) {
-    return { ok: false, error };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The operation must fail with INTEGRITY_ERROR within HANG_MS. */
 async function expectIntegrityError(what: string, run: () => Promise<unknown>): Promise<void> {
