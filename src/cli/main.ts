@@ -36,7 +36,7 @@ function packageVersion(): string {
   for (;;) {
     try {
       const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "attache" && typeof pkg.version === "string") return pkg.version;
+      if (pkg.name === "attache-store" && typeof pkg.version === "string") return pkg.version;
     } catch {
       // No package.json here: keep walking up.
     }

@@ -273,7 +273,8 @@ export function describeStore(makeHarness: () => StoreHarness): void {
       expect((await store.stage(PNG, { contentType: "image/x-declared", scope: "1" })).contentType).toBe("image/x-declared");
       expect((await store.stage(PNG, { name: "wrong.txt", scope: "2" })).contentType).toBe("image/png");
       expect((await store.stage(Buffer.from("a,b\n"), { name: "t.csv" })).contentType).toBe("text/csv");
-      expect((await store.stage(Buffer.from("???"), { name: "noext" })).contentType).toBe("application/octet-stream");
+      expect((await store.stage(Buffer.from("???"), { name: "noext" })).contentType).toBe("text/plain");
+      expect((await store.stage(Buffer.from([0, 1, 2, 0xff]), { name: "noext" })).contentType).toBe("application/octet-stream");
     });
   });
 
