@@ -10,7 +10,12 @@ import { fileURLToPath } from "node:url";
 import { freshDir } from "./temp-dirs.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const DIST_DIR = path.join(REPO_ROOT, "dist");
+/**
+ * The built package the workers import. ATTACHE_TEST_DIST_DIR points the crash and concurrency
+ * workers at another build (a deliberately broken one, to check that a suite can fail) without
+ * touching the shared dist/.
+ */
+const DIST_DIR = process.env.ATTACHE_TEST_DIST_DIR ?? path.join(REPO_ROOT, "dist");
 export const DIST_ENTRY = path.join(DIST_DIR, "index.js");
 
 let snapshot: string | undefined;

@@ -1,7 +1,7 @@
 /**
  * Model-based property test: random sequences of stage, release,
  * releaseScope, get, read, resolve, lease, lease release, list, metrics,
- * clock advances, sweep and reopen run against the real store and against a
+ * clock advances, sweep, verify({ repair: true }), reset and reopen run against the real store and against a
  * small in-memory model of the contract (DESIGN.md), and every observable
  * result is compared: ids (dedup: same scope + bytes → same id), expiries,
  * NOT_FOUND, list contents and order, metrics, sweep reports.
@@ -57,6 +57,8 @@ type Op =
   | { kind: "metrics" }
   | { kind: "advance"; ms: number }
   | { kind: "sweep" }
+  | { kind: "verifyRepair" }
+  | { kind: "reset" }
   | { kind: "reopen" };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -72,6 +74,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: "metrics" as const }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.nat(ADVANCES.length - 1) }) },
   { weight: 2, arbitrary: fc.constant({ kind: "sweep" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "verifyRepair" as const }) },
+  // Rare: a reset empties the model, so most sequences should get some way without one.
+  { weight: 1, arbitrary: fc.constant({ kind: "reset" as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: "reopen" as const }) },
 );
 
@@ -191,6 +196,12 @@ class Model {
     }
     return { expired: due.length, blobsDeleted, bytesFreed, orphansReclaimed: orphans };
   }
+  /** Everything gone: attachments (expired or not), leases (their handles' release becomes a no-op) and blobs. */
+  reset(): void {
+    this.rows.clear();
+    for (const lease of this.leases) lease.row = false;
+    this.blobs.clear();
+  }
   liveRows(scope?: string): ModelRow[] {
     return [...this.rows.values()].filter((r) => this.live(r) && (scope === undefined || r.scope === scope)).sort((a, b) => a.seq - b.seq);
   }
@@ -292,6 +303,7 @@ async function runSequence(backend: Backend, ops: Op[]): Promise<void> {
     for (const [step, op] of ops.entries()) {
       const where = `step ${step} ${JSON.stringify(op)}`;
       operationsRun++;
+      opsByKind[op.kind] = (opsByKind[op.kind] ?? 0) + 1;
       switch (op.kind) {
         case "stage": {
           const scope = SCOPES[op.scope] as string;
@@ -387,6 +399,22 @@ async function runSequence(backend: Backend, ops: Op[]): Promise<void> {
           expect(report, where).toEqual(model.sweep());
           break;
         }
+        case "verifyRepair": {
+          // Nothing is damaged here: a clean report, no repair, and nothing observable changes.
+          const before = await store.metrics();
+          const report = await store.verify({ repair: true });
+          expect(report, where).toMatchObject({ corrupt: [], missing: [], orphanFiles: [], repaired: 0, manifestProblems: [] });
+          expect(report.blobsChecked, `${where}: blobs checked`).toBe(model.blobs.size);
+          expect(await store.metrics(), `${where}: metrics after the repair`).toEqual(before);
+          break;
+        }
+        case "reset": {
+          await store.reset();
+          model.reset();
+          expect(await store.list(), `${where}: list after the reset`).toEqual([]);
+          if (world.dir !== null) expect(auditStore(world.dir).files, `${where}: blob files after the reset`).toEqual([]);
+          break;
+        }
         case "reopen":
           await store.close();
           for (const lease of model.leases) lease.handle = null;
@@ -408,9 +436,10 @@ async function runSequence(backend: Backend, ops: Op[]): Promise<void> {
 
 const sequencesRun: Record<string, number> = {};
 let operationsRun = 0;
+const opsByKind: Record<string, number> = {};
 afterAll(() => {
   for (const [name, n] of Object.entries(sequencesRun)) console.log(`model: ${n} sequences run against ${name}`);
-  console.log(`model: ${operationsRun} operations compared in all`);
+  console.log(`model: ${operationsRun} operations compared in all (${opsByKind.reset ?? 0} resets, ${opsByKind.verifyRepair ?? 0} verify repairs)`);
 });
 
 describe("the store behaves like its model", () => {

@@ -7,7 +7,9 @@
  *   - a sweep deleting a blob while another process stages the same bytes;
  *   - one scope released while another holds the same blob;
  *   - a lease outliving its attachment's expiry (a clock shared through a file);
- *   - two sweepers at once.
+ *   - two sweepers at once;
+ *   - verify({ repair: true }) while scopes release and restage the same bytes;
+ *   - reset() while other processes stage (attachments may then be gone, never damaged).
  *
  * After each: every attachment a process still holds reads and verifies, every
  * blob file hashes to its name, and a sweep past the grace period leaves no residue.
@@ -19,6 +21,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { isAttacheError, openStore } from "../../src/index.js";
 import { requireDist, startAgent, startWorker, type Agent } from "../helpers/processes.js";
+import { resetCounts, resetSince } from "../helpers/reset-log.js";
 import { scaled, STRESS } from "../helpers/scale.js";
 import { auditStore, hashFile, sha256Hex } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
@@ -44,15 +47,36 @@ afterAll(() => {
 interface WorkerResult {
   slot: number;
   counts: Record<string, number>;
-  mine: { ref: string; id: string; digest: string; scope: string }[];
+  mine: Held[];
   violations: string[];
 }
 
+/** An attachment a worker holds at the end; `mark`: the reset log's size when its stage began. */
+interface Held {
+  ref: string;
+  digest: string;
+  mark?: number;
+}
+
+interface RunOptions {
+  /** The reset log the workers share (profiles with resets). */
+  resetLog?: string;
+  /** Slots that may reset. */
+  resetters?: number[];
+}
+
 /** Runs `n` workers with `profile` for `ms`, then checks everything they hold and sweeps. */
-async function runWorkers(dir: string, n: number, profile: string, ms: number, label: string): Promise<{ results: WorkerResult[]; violations: string[] }> {
+async function runWorkers(
+  dir: string,
+  n: number,
+  profile: string,
+  ms: number,
+  label: string,
+  options: RunOptions = {},
+): Promise<{ results: WorkerResult[]; violations: string[] }> {
   requireDist();
   const workers = Array.from({ length: n }, (_, slot) =>
-    startWorker(WORKER, { dir, slot, seed: (Date.now() + slot * 7919) >>> 0, durationMs: ms, profile }),
+    startWorker(WORKER, { dir, slot, seed: (Date.now() + slot * 7919) >>> 0, durationMs: ms, profile, ...options }),
   );
   const results: WorkerResult[] = [];
   const violations: string[] = [];
@@ -68,17 +92,24 @@ async function runWorkers(dir: string, n: number, profile: string, ms: number, l
     violations.push(...result.violations.map((v) => `${label} worker ${slot}: ${v}`));
     for (const [kind, count] of Object.entries(result.counts)) totals[kind] = (totals[kind] ?? 0) + count;
   }
-  violations.push(...(await checkQuiet(dir, results.flatMap((r) => r.mine), label)));
+  violations.push(...(await checkQuiet(dir, results.flatMap((r) => r.mine), label, options.resetLog)));
   return { results, violations };
 }
 
-/** With every process done: what they hold verifies, blobs hash right, a late sweep leaves nothing. */
-async function checkQuiet(dir: string, held: { ref: string; digest: string }[], label: string): Promise<string[]> {
+/**
+ * With every process done: what they hold verifies, blobs hash right, a late sweep leaves nothing.
+ * With a reset log, a held attachment may be NOT_FOUND if a reset ran after its stage began (never damaged).
+ */
+async function checkQuiet(dir: string, held: Held[], label: string, resetLog?: string): Promise<string[]> {
   const out = auditStore(dir).violations.map((v) => `${label}: ${v}`);
   const store = await openStore({ dir, sweepInterval: false });
   try {
     for (const h of held) {
       const bytes = await store.read(h.ref).catch((err: unknown) => err);
+      if (isAttacheError(bytes, "NOT_FOUND") && resetSince(resetLog, h.mark ?? Infinity)) {
+        totals.heldGoneAfterReset = (totals.heldGoneAfterReset ?? 0) + 1;
+        continue;
+      }
       if (!Buffer.isBuffer(bytes)) out.push(`${label}: ${h.ref} is held but does not read: ${isAttacheError(bytes) ? bytes.code : String(bytes)}`);
       else if (sha256Hex(bytes) !== h.digest) out.push(`${label}: ${h.ref} reads other bytes`);
     }
@@ -383,6 +414,46 @@ describe("two sweepers at once", () => {
     const { violations } = await runWorkers(storeDir(), 3, "sweepers", RACE_MS, "sweepers");
     expect(violations).toEqual([]);
   });
+});
+
+/** Operations and violations of a randomized run, printed for the report. */
+function summarize(label: string, results: WorkerResult[], violations: string[], extra = ""): number {
+  const ops = results.reduce((n, r) => n + Object.values(r.counts).reduce((a, b) => a + b, 0), 0);
+  const byKind: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.counts)) byKind[k] = (byKind[k] ?? 0) + v;
+  const kinds = Object.entries(byKind)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  console.log(`${label}: ${results.length} processes, ${ops} operations (${kinds})${extra}, ${violations.length} violations`);
+  return ops;
+}
+
+describe("verify({ repair: true }) while scopes release and restage the same bytes", () => {
+  it(`randomized: three processes verify with repair, release and stage shared bytes across scopes for ${RACE_MS / 1000} s`, { timeout: RACE_MS + 60_000 }, async () => {
+    const { results, violations } = await runWorkers(storeDir(), 3, "verify-vs-stage", RACE_MS, "verify-vs-stage");
+    const ops = summarize("verify-vs-stage", results, violations);
+    expect(violations).toEqual([]);
+    expect(results.reduce((n, r) => n + (r.counts.verifyRepair ?? 0), 0), "verifies run").toBeGreaterThan(0);
+    expect(ops).toBeGreaterThan(20);
+  });
+});
+
+describe("reset() while other processes stage", () => {
+  for (const resetters of [[0], [0, 1]]) {
+    it(`randomized: ${resetters.length} of four processes reset while the others stage, read, lease and release for ${RACE_MS / 1000} s`, { timeout: RACE_MS + 60_000 }, async () => {
+      const root = freshDir("attache-reset-race-");
+      const resetLog = path.join(root, "resets.log");
+      const label = `reset-vs-stage (${resetters.length} resetting)`;
+      const { results, violations } = await runWorkers(path.join(root, "store"), 4, "reset-vs-stage", RACE_MS, label, { resetLog, resetters });
+      const resets = resetCounts(resetLog);
+      const ops = summarize(label, results, violations, `, ${resets.begun} resets`);
+      expect(violations).toEqual([]);
+      expect(resets.begun, "resets run").toBeGreaterThan(0);
+      expect(resets.ended).toBe(resets.begun);
+      expect(ops).toBeGreaterThan(20);
+    });
+  }
 });
 
 if (STRESS) {

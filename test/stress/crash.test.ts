@@ -2,7 +2,13 @@
  * The crash harness (invariants 1, 2, 4 and 5 through kill -9). Rounds of
  * worker processes (crash-worker.mjs) stage, release, lease and sweep on one
  * store; each is killed with SIGKILL at a random moment, some while still
- * opening the store. After every round, with every worker dead:
+ * opening the store. Workers also run verify({ repair: true }) (its report
+ * must be clean) and, in every third round, reset(): each reset is logged to
+ * the round's reset log and journalled around the call, and each stage records
+ * the log's size when it began, so an attachment counts as "in doubt" (may be
+ * gone, must read if not) only when a reset that had not ended before its
+ * stage began ran in this round, or it was staged in an earlier round. After
+ * every round, with every worker dead:
  *
  *   1. every file under blobs/ hashes to its name and has a row (no half-written blob);
  *   2. every reference-mode source file is intact (never modified or deleted);
@@ -21,6 +27,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { isAttacheError, openStore, type Store } from "../../src/index.js";
 import { requireDist, startWorker, type Worker } from "../helpers/processes.js";
+import { resetCounts, resetSince } from "../helpers/reset-log.js";
 import { scaled, STRESS } from "../helpers/scale.js";
 import { auditStore, hashFile, readManifest, sha256Hex } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
@@ -35,6 +42,9 @@ const KILL_WINDOW_MS = scaled(350, 900);
 const EARLY_KILLS = 0.1;
 const HOUR = 3_600_000;
 const GRACE_MS = 60_000;
+/** Weight of reset among the workers' operations (about 100 in all), in the rounds that reset. */
+const RESET_WEIGHT = 8;
+const resetsIn = (round: number) => round % 3 === 2;
 
 interface Expected {
   digest: string;
@@ -42,6 +52,8 @@ interface Expected {
   mode: string;
   slot: number;
   round: number;
+  /** The round's reset log size when the stage began. */
+  mark: number;
 }
 
 type Pending = { kind: "release"; id: string } | { kind: "scope"; scope: string } | null;
@@ -78,11 +90,12 @@ describe("crash harness", () => {
 
     const expected = new Map<string, Expected>();
     const violations: string[] = [];
-    const stats = { kills: 0, earlyKills: 0, checked: 0, unknownChecked: 0, stagesReturned: 0, releases: 0, inDoubt: 0, interruptedMoves: 0, movedSourcesLost: 0, opsBegun: 0, workerMs: 0, checkMs: 0 };
+    const stats = { kills: 0, earlyKills: 0, checked: 0, unknownChecked: 0, stagesReturned: 0, releases: 0, inDoubt: 0, interruptedMoves: 0, movedSourcesLost: 0, opsBegun: 0, workerMs: 0, checkMs: 0, resets: 0, resetsCut: 0, resetDoubts: 0, goneAfterReset: 0, verifies: 0, verifyRepaired: 0, verifyOrphans: 0, interruptedByReset: 0 };
 
     for (let round = 0; round < ROUNDS; round++) {
       const workers: Worker[] = [];
       const journalFiles: string[] = [];
+      const resetLog = path.join(journals, `r${round}-resets.log`);
       for (let slot = 0; slot < WORKERS; slot++) {
         const journal = path.join(journals, `r${round}-w${slot}.jsonl`);
         journalFiles.push(journal);
@@ -97,6 +110,8 @@ describe("crash harness", () => {
             workDir,
             moveDir,
             xdevDir,
+            resetLog,
+            resetWeight: resetsIn(round) ? RESET_WEIGHT : 0,
           }),
         );
       }
@@ -145,7 +160,7 @@ describe("crash harness", () => {
               break;
             case "stage":
               stats.stagesReturned++;
-              expected.set(event.id as string, { digest: event.digest as string, scope: event.scope as string, mode: event.mode as string, slot, round });
+              expected.set(event.id as string, { digest: event.digest as string, scope: event.scope as string, mode: event.mode as string, slot, round, mark: event.mark as number });
               lastOp = null;
               break;
             case "release?":
@@ -166,12 +181,29 @@ describe("crash harness", () => {
             case "violation":
               violations.push(`round ${round} worker ${slot}: ${String(event.message)}`);
               break;
+            case "verified":
+              stats.verifies++;
+              stats.verifyRepaired += (event.repaired as number) - (event.orphanFiles as number);
+              stats.verifyOrphans += event.orphanFiles as number;
+              break;
+            case "interrupted":
+              stats.interruptedByReset++;
+              break;
           }
         }
         if (open !== null) pending.push({ slot, pending: open });
         if (lastOp !== null && lastOp.op === "stage-move" && typeof lastOp.src === "string") {
           interrupted.push({ scope: lastOp.scope as string, src: lastOp.src, digest: String(lastOp.digest ?? "") });
         }
+      }
+
+      // A reset in this round: attachments staged before it may be gone (checked below: gone, or live and reading).
+      const resets = resetCounts(resetLog);
+      stats.resets += resets.begun;
+      stats.resetsCut += resets.begun - resets.ended;
+      const resetDoubts = new Set<string>();
+      if (resets.begun > 0) {
+        for (const [id, e] of expected) if (e.round < round || resetSince(resetLog, e.mark)) resetDoubts.add(id);
       }
 
       const t1 = Date.now();
@@ -218,6 +250,18 @@ describe("crash harness", () => {
               );
               if (!alive) expected.delete(id);
             }
+          }
+          for (const id of resetDoubts) {
+            if (!expected.has(id)) continue;
+            stats.resetDoubts++;
+            const alive = await store.get(`attache://${id}`).then(
+              () => true,
+              (err: unknown) => (isAttacheError(err, "NOT_FOUND") ? false : err),
+            );
+            if (alive === false) {
+              stats.goneAfterReset++;
+              expected.delete(id);
+            } else if (alive !== true) out.push(`${tag}: get of ${id} after a reset fails: ${explain(alive)}`);
           }
           for (const move of interrupted) {
             stats.interruptedMoves++;
@@ -266,6 +310,8 @@ describe("crash harness", () => {
         `${stats.checked} attachments checked (+${stats.unknownChecked} untracked live ones read), ` +
         `${stats.stagesReturned} stages returned, ${stats.releases} releases, ${stats.inDoubt} releases cut by a kill, ` +
         `${stats.interruptedMoves} moves cut by a kill (${stats.movedSourcesLost} of them lost the source file), ` +
+        `${stats.verifies} verify repairs (${stats.verifyOrphans} orphan files found, ${stats.verifyRepaired} other repairs: blobs given an inode of their own), ${stats.resets} resets (${stats.resetsCut} cut by a kill; ${stats.resetDoubts} attachments in doubt, ${stats.goneAfterReset} of them gone; ` +
+        `${stats.interruptedByReset} operations failed cleanly during a reset), ` +
         `${stats.opsBegun} operations begun, ${violations.length} violations, ${seconds} s (${(stats.workerMs / 1000).toFixed(1)} s running workers, ${(stats.checkMs / 1000).toFixed(1)} s checking)`,
     );
     expect(violations).toEqual([]);

@@ -113,3 +113,40 @@ export function writeSourceFile(dir, bytes, prefix) {
 export function describeError(err) {
   return err && typeof err === "object" && "code" in err ? `${err.code}: ${err.message}` : String(err);
 }
+
+/**
+ * Resets are logged to a file shared by the processes of a run: one line
+ * `b <id>` appended before a reset begins and `e <id>` after it ends (each one
+ * O_APPEND write). The log's size is a mark: what a process stages after
+ * taking it can have been dropped only by a reset that had not ended by then.
+ */
+export function resetLogMark(file) {
+  if (!file) return 0;
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** True when the log shows a reset that began, and had not ended by the time the log was `mark` bytes long. */
+export function resetSince(file, mark) {
+  if (!file) return false;
+  let text;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return false;
+  }
+  const endedBefore = new Set(
+    text
+      .slice(0, mark)
+      .split("\n")
+      .filter((l) => l.startsWith("e "))
+      .map((l) => l.slice(2)),
+  );
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("b "))
+    .some((l) => !endedBefore.has(l.slice(2)));
+}
