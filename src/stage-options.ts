@@ -95,14 +95,19 @@ export function resolveStageOptions(
   };
 }
 
-/** Metadata must be a plain JSON object (finite numbers, no functions, no cycles), at most 64 KiB as JSON. */
+/**
+ * Metadata is whatever `JSON.stringify` turns into a JSON object, stored as
+ * that JSON: a `Date` becomes its ISO string, `toJSON` is honoured, undefined,
+ * function and symbol members are dropped (null in arrays), NaN and Infinity
+ * become null. What it cannot take — a BigInt, a cycle, anything that is not
+ * an object at the top level — is refused, and so are a Map or a Set, whose
+ * contents `JSON.stringify` would silently drop. At most 64 KiB as JSON.
+ */
 export function validateMetadata(metadata: unknown): Record<string, unknown> {
   if (metadata === undefined) return {};
   let json: string;
   try {
-    if (!isPlainObject(metadata)) throw invalidArgument("metadata must be a plain JSON object, such as { chatId: 42 }.");
-    assertJson(metadata, "metadata", new Set());
-    json = JSON.stringify(metadata);
+    json = JSON.stringify(metadata, metadataReplacer()) as string;
   } catch (err) {
     if (err instanceof AttacheError) throw err;
     // A getter or a Proxy trap that throws: the object cannot be read as JSON.
@@ -111,29 +116,52 @@ export function validateMetadata(metadata: unknown): Record<string, unknown> {
   if (Buffer.byteLength(json) > MAX_METADATA_BYTES) {
     throw invalidArgument(`metadata is larger than ${MAX_METADATA_BYTES} bytes as JSON: keep large data in an attachment of its own.`);
   }
-  return JSON.parse(json) as Record<string, unknown>;
+  const parsed = JSON.parse(json) as unknown;
+  // A boxed primitive at the top level (new String("x")) passes the replacer as an object but is written as a string.
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw invalidArgument(`metadata must be an object, such as { chatId: 42 } (as JSON.stringify sees it); got ${json.slice(0, 40)}.`);
+  }
+  return parsed as Record<string, unknown>;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
-
-function assertJson(value: unknown, at: string, seen: Set<object>): void {
-  if (value === null || typeof value === "string" || typeof value === "boolean") return;
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw invalidArgument(`metadata ${at} is ${value}, which JSON cannot hold.`);
-    return;
-  }
-  if (typeof value === "object") {
-    if (seen.has(value)) throw invalidArgument(`metadata ${at} refers back to itself; JSON cannot hold cycles.`);
-    seen.add(value);
-    if (Array.isArray(value)) value.forEach((item, i) => assertJson(item, `${at}[${i}]`, seen));
-    else if (isPlainObject(value)) for (const [key, item] of Object.entries(value)) assertJson(item, `${at}.${key}`, seen);
-    else throw invalidArgument(`metadata ${at} is a ${value.constructor?.name ?? "object"}, not plain JSON.`);
-    seen.delete(value);
-    return;
-  }
-  throw invalidArgument(`metadata ${at} is a ${typeof value}, which JSON cannot hold.`);
+/**
+ * A `JSON.stringify` replacer that changes nothing it accepts, and refuses,
+ * naming the path (`metadata.list[1]`), what JSON.stringify would throw on
+ * with a bare TypeError or silently empty. It sees each value after toJSON.
+ */
+function metadataReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  const pathOf = new WeakMap<object, string>();
+  // The objects from the root down to the one whose member is being visited
+  // (JSON.stringify goes depth first), as a stack and as a set for the cycle check.
+  const ancestors: object[] = [];
+  const isAncestor = new Set<object>();
+  return function (this: unknown, key: string, value: unknown): unknown {
+    const holder = this as object;
+    const isRoot = ancestors.length === 0;
+    // Leave the subtrees JSON.stringify has finished with.
+    while (!isRoot && ancestors.length > 1 && ancestors[ancestors.length - 1] !== holder) isAncestor.delete(ancestors.pop() as object);
+    const at = isRoot ? "metadata" : Array.isArray(holder) ? `${pathOf.get(holder)}[${key}]` : `${pathOf.get(holder)}.${key}`;
+    if (isRoot && (value === null || typeof value !== "object" || Array.isArray(value))) {
+      const got = value === null ? "null" : Array.isArray(value) ? "an array" : `a ${typeof value}`;
+      throw invalidArgument(`metadata must be an object, such as { chatId: 42 } (as JSON.stringify sees it); got ${got}.`);
+    }
+    if (typeof value === "bigint") {
+      throw invalidArgument(`${at} is a BigInt, which JSON cannot hold: pass String(n), or Number(n) if it is small enough.`);
+    }
+    if (value !== null && typeof value === "object") {
+      if (isAncestor.has(value)) {
+        throw invalidArgument(`${at} refers back to an object that contains it; JSON cannot hold cycles.`);
+      }
+      if (value instanceof Map || value instanceof WeakMap) {
+        throw invalidArgument(`${at} is a Map, which JSON.stringify turns into {} and loses its entries: pass Object.fromEntries(map).`);
+      }
+      if (value instanceof Set || value instanceof WeakSet) {
+        throw invalidArgument(`${at} is a Set, which JSON.stringify turns into {} and loses its values: pass Array.from(set).`);
+      }
+      pathOf.set(value, at);
+      ancestors.push(value);
+      isAncestor.add(value);
+    }
+    return value;
+  };
 }

@@ -10,7 +10,7 @@ import { isAttacheError, parseDuration } from "../index.js";
 /** The second argument of `command.error()` for a usage error found inside an action. */
 export const USAGE_ERROR = { exitCode: 2, code: "attache.usage" } as const;
 
-/** `--ttl`: any duration the library accepts (`500ms`, `30s`, `15m`, `24h`, `7d`, `Infinity`), in milliseconds. */
+/** `--ttl`: any duration the library accepts (`500ms`, `30s`, `1h30m`, `2d12h`, `1y`, `Infinity`), in milliseconds. */
 export function parseTtlOption(value: string): number {
   try {
     return parseDuration(value, "--ttl");

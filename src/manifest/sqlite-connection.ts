@@ -4,8 +4,14 @@ import path from "node:path";
 import { Mutex } from "../mutex.js";
 import { migrate } from "./sqlite-schema.js";
 
-/** How long one SQLite call may block the thread waiting for a lock. */
-const SYNC_BUSY_WAIT_MS = 25;
+/**
+ * SQLite's own busy handler (`busy_timeout`) waits for a lock by sleeping on
+ * this thread, holding the event loop for its whole wait: at 25 ms a second's
+ * wait for another process held the loop for about 250 ms in all. So it is
+ * off: a call that finds the database locked fails at once with SQLITE_BUSY,
+ * and all the waiting is done by retryWhileBusy's timers.
+ */
+const SYNC_BUSY_WAIT_MS = 0;
 /**
  * What the WAL file is cut back to once a checkpoint has emptied it
  * (`journal_size_limit`). Without a limit it keeps its largest size for
@@ -67,9 +73,11 @@ export async function openConnection(
     return known;
   }
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  // SQLite's own busy handler sleeps on this thread: keep it short, and wait
-  // out longer locks with async retries (retryWhileBusy) so the event loop runs.
-  const db = new Database(file, { timeout: Math.min(busyTimeoutMs, SYNC_BUSY_WAIT_MS) });
+  // Every statement that can find the database locked — the WAL switch and
+  // migration below, each write transaction's BEGIN IMMEDIATE — runs inside
+  // retryWhileBusy. Reads in WAL mode take no lock another connection holds,
+  // and a checkpoint that finds one reports it busy instead of waiting.
+  const db = new Database(file, { timeout: SYNC_BUSY_WAIT_MS });
   const connection: SharedConnection = { db, writes: new Mutex(), users: 1, prepare: memoisedPrepare(db) };
   if (KEEP_NATIVE_OBJECTS) keptAlive.push(connection);
   try {
@@ -100,7 +108,9 @@ export async function openConnection(
 
 /**
  * Runs `fn`, retrying with async backoff while SQLite reports the database
- * busy or locked by another connection, for up to `timeoutMs` in all.
+ * busy or locked by another connection, for up to `timeoutMs` in all. This is
+ * the only place a lock is waited for (the connection's own busy handler is
+ * off), so the event loop runs while another process holds the lock.
  */
 export async function retryWhileBusy<T>(timeoutMs: number, fn: () => T): Promise<T> {
   const deadline = Date.now() + timeoutMs;
