@@ -3,12 +3,20 @@
  * cli-progress, only when stderr is a terminal (or ATTACHE_FORCE_TTY=1) and
  * never with --quiet. The counts come from the library's own `onProgress`
  * hooks (stage and verify), so they reflect bytes actually read and hashed.
+ *
+ * Ctrl-C (or SIGTERM) erases the bar the moment it arrives, so the message
+ * that follows (`attache: ABORTED: Interrupted (Ctrl-C); …`) starts on a
+ * clean line instead of after a frozen bar.
  */
+import { clearLine, cursorTo, moveCursor } from "node:readline";
 import cliProgress from "cli-progress";
 import { formatBytes, formatRate, formatSpan, truncate } from "./format.js";
 
 /** Inputs smaller than this finish too fast for a bar to help. */
 export const LARGE_INPUT_BYTES = 8 * 1024 * 1024;
+
+/** The signals that end long work early; each erases the bar. */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 const LABEL_WIDTH = 24;
 const MAX_BAR_WIDTH = 30;
@@ -34,7 +42,10 @@ export interface ByteProgress {
    * bar was made with; either way the total shown never falls below `done`.
    */
   update(done: number, total?: number | null): void;
-  /** Draws the final state and releases the terminal line; idempotent. */
+  /**
+   * Draws the final state and releases the terminal line; idempotent. After
+   * a Ctrl-C or SIGTERM the bar is already erased, and this does nothing.
+   */
   finish(): void;
 }
 
@@ -50,6 +61,8 @@ export function byteProgress(label: string, initialTotal: number | null, showAft
   let total = initialTotal;
   let bar: cliProgress.SingleBar | undefined;
   let finished = false;
+  /** Whether someone else handled each signal when the bar started (stage aborts; verify leaves the default). */
+  const handledElsewhere = new Map<NodeJS.Signals, boolean>();
 
   const render = (_options: cliProgress.Options, params: cliProgress.Params): string => {
     const seconds = Math.max((Date.now() - startedAt) / 1000, 0.001);
@@ -68,7 +81,29 @@ export function byteProgress(label: string, initialTotal: number | null, showAft
     return `${name}  [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${text}`;
   };
 
+  const onSignal = (signal: NodeJS.Signals) => {
+    unlisten();
+    if (finished) return;
+    finished = true;
+    bar?.stop();
+    // stop() leaves the last frame and a newline on a terminal: go back up and erase it. On a pipe each frame is a line already.
+    if (process.stderr.isTTY === true) {
+      moveCursor(process.stderr, 0, -1);
+      cursorTo(process.stderr, 0);
+      clearLine(process.stderr, 0);
+    }
+    // Nobody else listens (verify): end the way the signal would have ended the process without the bar.
+    if (handledElsewhere.get(signal) === false) process.kill(process.pid, signal);
+  };
+  const unlisten = () => {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  };
+
   const start = () => {
+    for (const signal of STOP_SIGNALS) {
+      handledElsewhere.set(signal, process.listenerCount(signal) > 0);
+      process.once(signal, onSignal);
+    }
     bar = new cliProgress.SingleBar({
       stream: process.stderr,
       format: render,
@@ -98,6 +133,7 @@ export function byteProgress(label: string, initialTotal: number | null, showAft
       bar?.update(done);
     },
     finish() {
+      unlisten();
       if (finished) return;
       finished = true;
       bar?.update(done);

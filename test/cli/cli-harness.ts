@@ -67,6 +67,8 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
     child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
     child.on("error", reject);
+    // A child that exits without reading stdin (bash -n) closes the pipe: EPIPE there is not the test's failure.
+    child.stdin.on("error", () => undefined);
     child.on("close", (code) => {
       const stdoutBytes = Buffer.concat(out);
       resolve({ code, stdout: stdoutBytes.toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), stdoutBytes });

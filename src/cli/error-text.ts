@@ -1,0 +1,90 @@
+/**
+ * The library's error messages, said in the CLI's terms. The library speaks
+ * to programmers ("use persist: true", "run verify()", "contentType"), the
+ * CLI to people at a shell (`--persist`, `attache verify`, `--type`): this is
+ * the one place that translates between the two, so every command's errors
+ * read the same way. The library's messages stay as they are; only what
+ * `attache` prints changes.
+ *
+ * A phrase missing here is printed as the library wrote it: still correct,
+ * only in library words. Add a row when a library message gains a new one.
+ */
+import type { AttacheError } from "../index.js";
+
+/** What the CLI prints for a failure, and how it exits. */
+export interface CliFailure {
+  /** True for the caller's mistake (exit 2, `attache: USAGE: …`); false for a store failure (exit 1). */
+  usage: boolean;
+  /** The code printed after `attache:`: the error's own, or `USAGE`. */
+  code: string;
+  /** The message, in CLI words. */
+  message: string;
+}
+
+interface Phrase {
+  /** The library's wording. */
+  library: RegExp;
+  /** The CLI's wording, as for `String.prototype.replace`. */
+  cli: string;
+  /**
+   * The message names a flag value the parser could not refuse on its own
+   * (it depends on a limit the library checks), so it is the caller's
+   * mistake: a usage error, exit 2, like any other bad flag.
+   */
+  usage?: true;
+}
+
+/** Library phrases → CLI phrases. Every matching row applies, in order. */
+const PHRASES: readonly Phrase[] = [
+  // --ttl 100000000d: the parser takes any duration, the library refuses one beyond any date.
+  {
+    library: /^ttl of (\d+) ms is beyond any date; use persist: true \(or Infinity\) for "never expires"\./,
+    cli: '--ttl of $1 ms is beyond any date; use --persist (or --ttl Infinity) for "never expires".',
+    usage: true,
+  },
+  // Option names: the library names its option fields, the CLI its flags.
+  { library: /^contentType "/, cli: '--type "' },
+  { library: /^checksum "/, cli: '--checksum "' },
+  { library: /^metadata /, cli: "--metadata " },
+  { library: /^source must be /, cli: "--source must be " },
+  { library: /^after must be an attachment id, as found in attachment\.id;/, cli: "--after must be an attachment id, as printed by attache ls --json;" },
+  // Library calls the hints name, as commands.
+  { library: / Retry; if it persists, run verify\(\)\./, cli: " Retry; if it persists, run attache verify." },
+  { library: /\(store\.verify\(\{ repair: true \}\) or `attache verify --repair`\)/, cli: "(attache verify --repair)" },
+  { library: /, as returned by stage\(\)\./, cli: ", as printed by attache stage or attache ls." },
+  { library: /larger than maxSize \((\d+) bytes\); nothing was kept\. Raise maxSize or stage a smaller file\./, cli: "larger than the store's limit of $1 bytes; nothing was kept. Stage a smaller file." },
+  { library: /The store is closed\. Open it again with openStore\(\) before using it\./, cli: "The store was closed while the command ran; run it again." },
+];
+
+/** The CLI's words for an abort: the only signal the CLI aborts on is the user's (Ctrl-C) or a SIGTERM. */
+function abortMessage(err: AttacheError): string | null {
+  if (err.code !== "ABORTED") return null;
+  const reason = err.cause instanceof Error ? err.cause.message : "";
+  const signal = /\b(SIG[A-Z]+)\b/.exec(reason)?.[1];
+  if (signal === "SIGINT") return "Interrupted (Ctrl-C); nothing was kept.";
+  return signal === undefined ? "Interrupted; nothing was kept." : `Interrupted by ${signal}; nothing was kept.`;
+}
+
+/**
+ * The digests behind a mismatch, when the message does not show them yet:
+ * `CHECKSUM_MISMATCH` says only that the bytes differ, and a person checking
+ * a download wants both values side by side.
+ */
+function digestsSuffix(err: AttacheError): string {
+  if (err.expected === undefined || err.actual === undefined) return "";
+  if (err.message.includes(err.actual.replace(/^sha256:/, ""))) return "";
+  return ` Expected ${err.expected}, got ${err.actual}.`;
+}
+
+/** How the CLI reports `err`: its message in CLI words, and whether it is a usage error. */
+export function describeFailure(err: AttacheError): CliFailure {
+  let message = abortMessage(err) ?? err.message;
+  let usage = false;
+  for (const phrase of PHRASES) {
+    if (!phrase.library.test(message)) continue;
+    message = message.replace(phrase.library, phrase.cli);
+    if (phrase.usage === true) usage = true;
+  }
+  message += digestsSuffix(err);
+  return { usage, code: usage ? "USAGE" : err.code, message };
+}
