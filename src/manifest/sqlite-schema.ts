@@ -7,10 +7,10 @@
  * attachments awaiting the sweep, never a scan of the store.
  */
 import type { SharedConnection } from "./sqlite-connection.js";
-import type { ManifestMetrics } from "./types.js";
+import type { ManifestMetrics, ManifestScopeMetrics } from "./types.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS attachments (
@@ -142,6 +142,78 @@ INSERT INTO totals (name, count, bytes) SELECT 'digests', COUNT(*), COALESCE(SUM
  */
 const INTENT_LINKED_FROM = "ALTER TABLE intents ADD COLUMN linked_from TEXT;";
 
+/**
+ * Version 5: bytes per scope, split like `totals` into all and persistent
+ * (no expiry), so that `metrics({ scope })` and `attache du` read them from
+ * `scope_totals` instead of summing a scope's rows. The attachment triggers
+ * are replaced by ones that also keep these columns (an attachment's scope
+ * and size never change, so only inserts, deletes and a change of expiry
+ * touch them); `scope_totals_bytes` orders scopes by size, and
+ * `attachments_scope_expiry` finds one scope's expired rows and next expiry.
+ */
+const SCOPE_BYTES_COLUMNS = ["bytes", "persistent_count", "persistent_bytes"];
+const SCOPE_BYTES = `
+DROP TRIGGER IF EXISTS attachments_counted_in;
+DROP TRIGGER IF EXISTS attachments_counted_out;
+DROP TRIGGER IF EXISTS attachments_recounted;
+
+CREATE TRIGGER attachments_counted_in AFTER INSERT ON attachments BEGIN
+  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size
+    WHERE name = CASE WHEN NEW.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+  UPDATE totals SET count = count + 1 WHERE name = 'scopes'
+    AND NOT EXISTS (SELECT 1 FROM scope_totals WHERE scope = NEW.scope);
+  INSERT INTO scope_totals (scope, count, bytes, persistent_count, persistent_bytes)
+    VALUES (NEW.scope, 1, NEW.size, NEW.expires_at IS NULL, CASE WHEN NEW.expires_at IS NULL THEN NEW.size ELSE 0 END)
+    ON CONFLICT (scope) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes,
+      persistent_count = persistent_count + excluded.persistent_count,
+      persistent_bytes = persistent_bytes + excluded.persistent_bytes;
+  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size WHERE name = 'digests'
+    AND NOT EXISTS (SELECT 1 FROM digest_totals WHERE digest = NEW.digest);
+  INSERT INTO digest_totals (digest, count, size) VALUES (NEW.digest, 1, NEW.size)
+    ON CONFLICT (digest) DO UPDATE SET count = count + 1;
+END;
+
+CREATE TRIGGER attachments_counted_out AFTER DELETE ON attachments BEGIN
+  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size
+    WHERE name = CASE WHEN OLD.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+  UPDATE scope_totals SET count = count - 1, bytes = bytes - OLD.size,
+      persistent_count = persistent_count - (OLD.expires_at IS NULL),
+      persistent_bytes = persistent_bytes - CASE WHEN OLD.expires_at IS NULL THEN OLD.size ELSE 0 END
+    WHERE scope = OLD.scope;
+  UPDATE totals SET count = count - 1 WHERE name = 'scopes'
+    AND EXISTS (SELECT 1 FROM scope_totals WHERE scope = OLD.scope AND count <= 0);
+  DELETE FROM scope_totals WHERE scope = OLD.scope AND count <= 0;
+  UPDATE digest_totals SET count = count - 1 WHERE digest = OLD.digest;
+  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size WHERE name = 'digests'
+    AND EXISTS (SELECT 1 FROM digest_totals WHERE digest = OLD.digest AND count <= 0);
+  DELETE FROM digest_totals WHERE digest = OLD.digest AND count <= 0;
+END;
+
+CREATE TRIGGER attachments_recounted AFTER UPDATE OF expires_at ON attachments
+  WHEN (OLD.expires_at IS NULL) <> (NEW.expires_at IS NULL) BEGIN
+  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size
+    WHERE name = CASE WHEN OLD.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size
+    WHERE name = CASE WHEN NEW.expires_at IS NULL THEN 'persistent' ELSE 'expiring' END;
+  UPDATE scope_totals SET
+      persistent_count = persistent_count + CASE WHEN NEW.expires_at IS NULL THEN 1 ELSE -1 END,
+      persistent_bytes = persistent_bytes + CASE WHEN NEW.expires_at IS NULL THEN NEW.size ELSE -NEW.size END
+    WHERE scope = NEW.scope;
+END;
+
+CREATE INDEX IF NOT EXISTS scope_totals_bytes ON scope_totals (bytes DESC, scope);
+CREATE INDEX IF NOT EXISTS attachments_scope_expiry ON attachments (scope, expires_at) WHERE expires_at IS NOT NULL;
+`;
+
+/** Fills `scope_totals` (and the scope count) from the rows already there; safe to run again. */
+const BACKFILL_SCOPE_TOTALS = `
+DELETE FROM scope_totals;
+INSERT INTO scope_totals (scope, count, bytes, persistent_count, persistent_bytes)
+  SELECT scope, COUNT(*), SUM(size), SUM(expires_at IS NULL), SUM(CASE WHEN expires_at IS NULL THEN size ELSE 0 END)
+    FROM attachments GROUP BY scope;
+UPDATE totals SET count = (SELECT COUNT(*) FROM scope_totals) WHERE name = 'scopes';
+`;
+
 function hasColumn(connection: SharedConnection, table: string, column: string): boolean {
   const columns = connection.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
   return columns.some((c) => c.name === column);
@@ -163,6 +235,15 @@ export function migrate(connection: SharedConnection): void {
     }
     if (current < 3) db.exec(BLOB_SIZES);
     if (current < 4 && !hasColumn(connection, "intents", "linked_from")) db.exec(INTENT_LINKED_FROM);
+    if (current < 5) {
+      for (const column of SCOPE_BYTES_COLUMNS) {
+        if (!hasColumn(connection, "scope_totals", column)) {
+          db.exec(`ALTER TABLE scope_totals ADD COLUMN ${column} INTEGER NOT NULL DEFAULT 0`);
+        }
+      }
+      db.exec(SCOPE_BYTES);
+      db.exec(BACKFILL_SCOPE_TOTALS);
+    }
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -219,4 +300,94 @@ export function readMetrics(db: Pick<SharedConnection, "prepare">, now: number):
     leases: leases.count,
     nextExpiryAt: next.at,
   };
+}
+
+type Reader = Pick<SharedConnection, "prepare">;
+
+interface ScopeTotalsRow {
+  scope: string;
+  count: number;
+  bytes: number;
+  persistentCount: number;
+  persistentBytes: number;
+  expiredCount: number;
+  expiredBytes: number;
+}
+
+/** A row of `scope_totals`; with the expired part, from {@link EXPIRED_OF_SCOPE} or its grouped form, it is a {@link ScopeTotalsRow}. */
+const SCOPE_TOTALS_COLUMNS =
+  "scope, count, bytes, persistent_count AS persistentCount, persistent_bytes AS persistentBytes";
+const EXPIRED_OF_SCOPE = `SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM attachments
+  WHERE scope = @scope AND expires_at IS NOT NULL AND expires_at <= @now`;
+
+/**
+ * The rest of one scope's metrics: its next expiry (from
+ * `attachments_scope_expiry`) and its leases. Leases are counted through the
+ * leases unexpired at `now` (`leases_expiry`), joined to their attachments:
+ * work proportional to the open leases, which are short-lived, not to the store.
+ */
+function completeScope(db: Reader, row: ScopeTotalsRow, now: number): ManifestScopeMetrics {
+  const next = db
+    .prepare<{ scope: string; now: number }, { at: number | null }>(
+      "SELECT MIN(expires_at) AS at FROM attachments WHERE scope = @scope AND expires_at IS NOT NULL AND expires_at > @now",
+    )
+    .get({ scope: row.scope, now }) as { at: number | null };
+  const leases = db
+    .prepare<{ scope: string; now: number }, { count: number }>(
+      `SELECT COUNT(*) AS count FROM leases l JOIN attachments a ON a.id = l.attachment_id
+         WHERE l.expires_at > @now AND a.scope = @scope`,
+    )
+    .get({ scope: row.scope, now }) as { count: number };
+  const expiring = { count: row.count - row.persistentCount, bytes: row.bytes - row.persistentBytes };
+  const expirable = { count: expiring.count - row.expiredCount, bytes: expiring.bytes - row.expiredBytes };
+  return {
+    scope: row.scope,
+    attachments: row.persistentCount + expirable.count,
+    logicalBytes: row.persistentBytes + expirable.bytes,
+    persistent: { count: row.persistentCount, bytes: row.persistentBytes },
+    expirable,
+    expired: { count: row.expiredCount, bytes: row.expiredBytes },
+    leases: leases.count,
+    nextExpiryAt: next.at,
+  };
+}
+
+/**
+ * One scope's metrics: its row of `scope_totals`, corrected by its expired
+ * attachments awaiting the sweep (found through `attachments_scope_expiry`).
+ */
+export function readScopeMetrics(db: Reader, scope: string, now: number): ManifestScopeMetrics {
+  const totals = db
+    .prepare<[string], Omit<ScopeTotalsRow, "expiredCount" | "expiredBytes">>(`SELECT ${SCOPE_TOTALS_COLUMNS} FROM scope_totals WHERE scope = ?`)
+    .get(scope) ?? { scope, count: 0, bytes: 0, persistentCount: 0, persistentBytes: 0 };
+  const expired = db
+    .prepare<{ scope: string; now: number }, { n: number; b: number }>(EXPIRED_OF_SCOPE)
+    .get({ scope, now }) as { n: number; b: number };
+  return completeScope(db, { ...totals, expiredCount: expired.n, expiredBytes: expired.b }, now);
+}
+
+/**
+ * The `limit` largest scopes by live bytes. `scope_totals_bytes` orders the
+ * scopes by all their bytes, expired ones included; only the E scopes with
+ * expired attachments can rank lower once those are taken off, so the first
+ * `limit + E` rows of that index hold at least `limit` scopes whose bytes are
+ * all live, and no scope further down can outrank them. Work: the expired
+ * attachments (as for `metrics()`) plus `limit + E` scopes, never the store.
+ */
+export function readLargestScopes(db: Reader, limit: number, now: number): ManifestScopeMetrics[] {
+  const rows = db
+    .prepare<{ now: number; limit: number }, ScopeTotalsRow>(
+      `WITH expired AS (
+         SELECT scope, COUNT(*) AS n, SUM(size) AS b FROM attachments WHERE ${EXPIRED} GROUP BY scope
+       ), candidates AS (
+         SELECT ${SCOPE_TOTALS_COLUMNS} FROM scope_totals ORDER BY bytes DESC, scope
+           LIMIT @limit + (SELECT COUNT(*) FROM expired)
+       )
+       SELECT c.*, COALESCE(e.n, 0) AS expiredCount, COALESCE(e.b, 0) AS expiredBytes
+         FROM candidates c LEFT JOIN expired e ON e.scope = c.scope
+         WHERE c.count > COALESCE(e.n, 0)
+         ORDER BY c.bytes - COALESCE(e.b, 0) DESC, c.scope LIMIT @limit`,
+    )
+    .all({ now, limit });
+  return rows.map((row) => completeScope(db, row, now));
 }

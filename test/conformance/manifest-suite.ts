@@ -281,5 +281,67 @@ export function describeManifest(name: string, make: () => Promise<Manifest>): v
       // Blob rows stay, unreferenced, until the store has deleted their files through the fence.
       expect((await m.listBlobs(null, 10)).every((b) => b.refs === 0)).toBe(true);
     });
+
+    it("computes one scope's metrics and the largest scopes, live bytes first", async () => {
+      const m = await make();
+      const none = { count: 0, bytes: 0 };
+      const empty = (scope: string) => ({
+        scope, attachments: 0, logicalBytes: 0, persistent: none, expirable: none, expired: none, leases: 0, nextExpiryAt: null,
+      });
+      expect(await m.scopeMetrics("a", T0)).toEqual(empty("a"));
+      expect(await m.largestScopes(10, T0)).toEqual([]);
+      await stage(m, { scope: "a", size: 4, digest: hex(1), persist: true });
+      await stage(m, { scope: "a", size: 3, digest: hex(3), ttlMs: HOUR });
+      const b = await stage(m, { scope: "b", size: 4, digest: hex(1), ttlMs: 2 * HOUR });
+      await stage(m, { scope: "b", size: 2, digest: hex(2), ttlMs: 1 });
+      await stage(m, { scope: "c", size: 5, digest: hex(4), ttlMs: 1 });
+      await stage(m, { scope: "e", size: 5, digest: hex(5), persist: true });
+      await stage(m, { scope: "0", size: 4, digest: hex(6), persist: true });
+      await stage(m, { scope: "d", size: 1, digest: hex(7), ttlMs: 3 * HOUR });
+      await m.addLease({ id: "l1", attachmentId: b.record.id, digest: hex(1), createdAt: T0, expiresAt: T0 + HOUR }, "b", T0);
+      await m.addLease({ id: "l2", attachmentId: b.record.id, digest: hex(1), createdAt: T0, expiresAt: T0 + 1 }, "b", T0);
+
+      const now = T0 + 1;
+      const a = {
+        scope: "a", attachments: 2, logicalBytes: 7, persistent: { count: 1, bytes: 4 }, expirable: { count: 1, bytes: 3 },
+        expired: none, leases: 0, nextExpiryAt: T0 + HOUR,
+      };
+      const bMetrics = {
+        scope: "b", attachments: 1, logicalBytes: 4, persistent: none, expirable: { count: 1, bytes: 4 },
+        expired: { count: 1, bytes: 2 }, leases: 1, nextExpiryAt: T0 + 2 * HOUR,
+      };
+      const e = { ...empty("e"), attachments: 1, logicalBytes: 5, persistent: { count: 1, bytes: 5 } };
+      const zero = { ...empty("0"), attachments: 1, logicalBytes: 4, persistent: { count: 1, bytes: 4 } };
+      const d = { ...empty("d"), attachments: 1, logicalBytes: 1, expirable: { count: 1, bytes: 1 }, nextExpiryAt: T0 + 3 * HOUR };
+      expect(await m.scopeMetrics("a", now)).toEqual(a);
+      expect(await m.scopeMetrics("b", now)).toEqual(bMetrics);
+      expect(await m.scopeMetrics("c", now)).toEqual({ ...empty("c"), expired: { count: 1, bytes: 5 } });
+      expect(await m.scopeMetrics("nope", now)).toEqual(empty("nope"));
+      // b holds 6 bytes but 2 of them expired: it ranks after e (5) and, on a tie of live bytes, after "0".
+      // c holds nothing live and is left out.
+      expect(await m.largestScopes(10, now)).toEqual([a, e, zero, bMetrics, d]);
+      expect(await m.largestScopes(2, now)).toEqual([a, e]);
+      expect(await m.largestScopes(4, now)).toEqual([a, e, zero, bMetrics]);
+
+      // Later a's expirable attachment expires too; a merge that persists b's bytes moves them to persistent.
+      await stage(m, { scope: "b", size: 4, digest: hex(1), persist: true, now: T0 + 2 });
+      const later = T0 + HOUR;
+      expect(await m.scopeMetrics("a", later)).toEqual({ ...a, attachments: 1, logicalBytes: 4, expirable: none, expired: { count: 1, bytes: 3 }, nextExpiryAt: null });
+      expect(await m.scopeMetrics("b", later)).toEqual({
+        ...bMetrics, persistent: { count: 1, bytes: 4 }, expirable: none, leases: 0, nextExpiryAt: null,
+      });
+
+      // Release and expiry take rows out of the totals.
+      expect(await m.releaseScope("a", later)).toHaveLength(1);
+      expect(await m.scopeMetrics("a", later)).toEqual({ ...empty("a"), expired: { count: 1, bytes: 3 } });
+      expect(await m.expireDue(later, 100)).toHaveLength(3);
+      expect(await m.scopeMetrics("a", later)).toEqual(empty("a"));
+      expect(await m.scopeMetrics("b", later)).toEqual({ ...empty("b"), attachments: 1, logicalBytes: 4, persistent: { count: 1, bytes: 4 } });
+      expect(await m.scopeMetrics("c", later)).toEqual(empty("c"));
+      expect((await m.largestScopes(10, later)).map((s) => [s.scope, s.logicalBytes])).toEqual([["e", 5], ["0", 4], ["b", 4], ["d", 1]]);
+      await m.reset();
+      expect(await m.scopeMetrics("e", later)).toEqual(empty("e"));
+      expect(await m.largestScopes(10, later)).toEqual([]);
+    });
   });
 }

@@ -503,6 +503,68 @@ export function describeStore(makeHarness: () => StoreHarness): void {
         nextExpiryAt: new Date(b.expiresAt?.getTime() as number),
       });
     });
+
+    it("gives one scope's counts and bytes, and the largest scopes, through expiry, release and a sweep", async () => {
+      const { store, clock } = await setup();
+      const none = { count: 0, bytes: 0 };
+      const empty = (scope: string) => ({
+        scope, attachments: 0, logicalBytes: 0, persistent: none, expirable: none, expired: none, leases: 0, nextExpiryAt: null,
+      });
+      expect(await store.metrics({ scope: "s1" })).toEqual(empty("s1"));
+      expect(await store.largestScopes()).toEqual([]);
+      await store.stage(Buffer.from("aaaa"), { scope: "s1", persist: true });
+      const d = await store.stage(Buffer.from("dddddd"), { scope: "s1", ttl: "1h" });
+      const a2 = await store.stage(Buffer.from("aaaa"), { scope: "s2", ttl: "1h" });
+      const b = await store.stage(Buffer.from("bb"), { scope: "s2", ttl: "10m" });
+      await store.stage(Buffer.from("c"), { scope: "s3", ttl: "1m" });
+      await store.lease(b.ref);
+      clock.advance(2 * 60_000);
+
+      const s1 = {
+        scope: "s1", attachments: 2, logicalBytes: 10, persistent: { count: 1, bytes: 4 }, expirable: { count: 1, bytes: 6 },
+        expired: none, leases: 0, nextExpiryAt: d.expiresAt,
+      };
+      const s2 = {
+        scope: "s2", attachments: 2, logicalBytes: 6, persistent: none, expirable: { count: 2, bytes: 6 },
+        expired: none, leases: 1, nextExpiryAt: b.expiresAt,
+      };
+      expect(await store.metrics({ scope: "s1" })).toEqual(s1);
+      expect(await store.metrics({ scope: "s2" })).toEqual(s2);
+      expect(await store.scope("s2").metrics()).toEqual(s2);
+      expect(await store.metrics({ scope: "s3" })).toEqual({ ...empty("s3"), expired: { count: 1, bytes: 1 } });
+      expect(await store.largestScopes()).toEqual([s1, s2]);
+      expect(await store.largestScopes({ limit: 1 })).toEqual([s1]);
+
+      // Released with its lease still open: the lease pins bytes store-wide, but no longer counts for the scope.
+      expect(await store.release(b.ref)).toBe(true);
+      const s2Released = { ...s2, attachments: 1, logicalBytes: 4, expirable: { count: 1, bytes: 4 }, leases: 0, nextExpiryAt: a2.expiresAt };
+      expect(await store.scope("s2").metrics()).toEqual(s2Released);
+      expect((await store.metrics()).leases).toBe(1);
+      expect(await store.sweep()).toMatchObject({ expired: 1 });
+      expect(await store.metrics({ scope: "s3" })).toEqual(empty("s3"));
+
+      clock.advance(HOUR);
+      expect(await store.metrics({ scope: "s1" })).toEqual({
+        ...s1, attachments: 1, logicalBytes: 4, expirable: none, expired: { count: 1, bytes: 6 }, nextExpiryAt: null,
+      });
+      expect(await store.metrics({ scope: "s2" })).toEqual({ ...empty("s2"), expired: { count: 1, bytes: 4 } });
+      expect((await store.largestScopes()).map((m) => m.scope)).toEqual(["s1"]);
+      await store.sweep();
+      expect(await store.metrics({ scope: "s2" })).toEqual(empty("s2"));
+      expect(await store.metrics({ scope: "s1" })).toEqual({ ...s1, attachments: 1, logicalBytes: 4, expirable: none, nextExpiryAt: null });
+      expect(await store.largestScopes({ limit: 5 })).toEqual([{ ...s1, attachments: 1, logicalBytes: 4, expirable: none, nextExpiryAt: null }]);
+    });
+
+    it("refuses a bad scope or limit", async () => {
+      const { store } = await setup();
+      expect(await codeOf(store.metrics({ scope: "" }))).toBe("INVALID_ARGUMENT");
+      expect(await codeOf(store.metrics({ scope: 7 as unknown as string }))).toBe("INVALID_ARGUMENT");
+      expect(await codeOf(store.metrics(null as unknown as { scope: string }))).toBe("INVALID_ARGUMENT");
+      for (const limit of [0, -1, 1.5, Number.NaN, "3"]) {
+        expect(await codeOf(store.largestScopes({ limit: limit as number }))).toBe("INVALID_ARGUMENT");
+      }
+      expect((await store.metrics({})).attachments).toBe(0);
+    });
   });
 
   describe("reset and close", () => {

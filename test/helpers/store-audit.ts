@@ -73,6 +73,35 @@ function readTotals(db: Database.Database): ManifestRows["totals"] {
     });
 }
 
+interface ScopeTotals {
+  scope: string;
+  count: number;
+  bytes: number;
+  pc: number;
+  pb: number;
+}
+
+/** Schema v5 keeps bytes per scope in `scope_totals`: each row next to its recount (a scope missing on one side counts 0). */
+function readScopeTotals(db: Database.Database): ManifestRows["totals"] {
+  const columns = db.prepare("PRAGMA table_info(scope_totals)").all() as { name: string }[];
+  if (!columns.some((c) => c.name === "persistent_bytes")) return [];
+  const byScope = (sql: string) => new Map((db.prepare(sql).all() as ScopeTotals[]).map((row) => [row.scope, row]));
+  const kept = byScope("SELECT scope, count, bytes, persistent_count AS pc, persistent_bytes AS pb FROM scope_totals");
+  const recounted = byScope(
+    `SELECT scope, COUNT(*) AS count, SUM(size) AS bytes, SUM(expires_at IS NULL) AS pc,
+       SUM(CASE WHEN expires_at IS NULL THEN size ELSE 0 END) AS pb FROM attachments GROUP BY scope`,
+  );
+  const zero = { count: 0, bytes: 0, pc: 0, pb: 0 };
+  return [...new Set([...kept.keys(), ...recounted.keys()])].flatMap((scope) => {
+    const k = kept.get(scope) ?? zero;
+    const r = recounted.get(scope) ?? zero;
+    return [
+      { name: `scope ${JSON.stringify(scope)}`, kept: [k.count, k.bytes] as [number, number], recounted: [r.count, r.bytes] as [number, number] },
+      { name: `persistent of scope ${JSON.stringify(scope)}`, kept: [k.pc, k.pb] as [number, number], recounted: [r.pc, r.pb] as [number, number] },
+    ];
+  });
+}
+
 /** The manifest's rows, read with a read-only connection. */
 export function readManifest(dir: string): ManifestRows {
   const file = path.join(dir, "manifest.db");
@@ -85,7 +114,7 @@ export function readManifest(dir: string): ManifestRows {
       blobs: db.prepare("SELECT digest, size, refs, created_at FROM blobs ORDER BY digest").all() as BlobRow[],
       intents: db.prepare("SELECT id, digest, temp_name, created_at FROM intents").all() as IntentRow[],
       leases: db.prepare("SELECT id, attachment_id, digest, created_at, expires_at FROM leases").all() as LeaseRow[],
-      totals: readTotals(db),
+      totals: [...readTotals(db), ...readScopeTotals(db)],
     }))();
   } finally {
     db.close();
