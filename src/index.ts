@@ -13,9 +13,11 @@ export type {
   CountAndBytes,
   Lease,
   LeaseOptions,
+  LargestScopesOptions,
   ListOptions,
   Metrics,
   ScopedStore,
+  ScopeMetrics,
   StageMode,
   StageOptions,
   StageProgress,
@@ -24,6 +26,7 @@ export type {
   Store,
   SweepReport,
   TemporaryAttachment,
+  UpdateOptions,
   VerifyOptions,
   VerifyReport,
 } from "./types.js";
@@ -40,6 +43,7 @@ export type {
   ListQuery,
   Manifest,
   ManifestMetrics,
+  ManifestScopeMetrics,
   StagedAttachment,
 } from "./manifest/types.js";
 export { sqliteManifest, type SqliteManifestOptions } from "./manifest/sqlite.js";

@@ -10,6 +10,7 @@
  * killed part-way leaves only unreferenced rows and files the sweep reclaims.
  */
 import { deleteBlobIfUnneeded, type StoreContext } from "./context.js";
+import { reclaimNamedPaths } from "./named-paths.js";
 
 const PAGE = 500;
 
@@ -20,6 +21,8 @@ export async function resetStore(ctx: StoreContext): Promise<void> {
   for (const temp of await ctx.blobs.listTemp()) {
     if (!named.has(temp.name)) await ctx.blobs.removeTemp(temp.name);
   }
+  // Every lease was dropped: their named paths go too.
+  await reclaimNamedPaths(ctx);
   let after: string | null = null;
   for (;;) {
     const blobs = await ctx.manifest.listBlobs(after, PAGE);

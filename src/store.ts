@@ -8,33 +8,38 @@ import type { Readable } from "node:stream";
 import { filesystemBlobStore } from "./blobs/filesystem.js";
 import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
 import { diskReserve, type DiskReserve } from "./disk-reserve.js";
-import { AttacheError, invalidArgument, ioError, notFound, storeClosed } from "./errors.js";
+import { AttacheError, invalidArgument, ioError, isAttacheError, notFound, storeClosed } from "./errors.js";
 import { fileSlots } from "./file-slots.js";
 import { nodeFileSystem } from "./fs-seam.js";
 import { isId, newId, parseRef, refOf } from "./ids.js";
 import { isLive } from "./manifest/merge.js";
 import { sqliteManifest } from "./manifest/sqlite.js";
-import type { AttachmentRecord } from "./manifest/types.js";
+import type { AttachmentRecord, ManifestScopeMetrics } from "./manifest/types.js";
 import { resolveOptions, type ResolvedOptions, type StoreOptions } from "./options.js";
 import { localPathOf, openVerified, readVerified } from "./read.js";
 import { stageSource } from "./stage.js";
 import { parseTtl, resolveStageOptions, validateScope } from "./stage-options.js";
+import { createNamedPath, removeNamedPath } from "./named-paths.js";
 import { resetStore } from "./reset.js";
+import { resolveUpdateOptions } from "./update-options.js";
 import { sweepStore } from "./sweep.js";
 import { publishReleased, publishStaged, stageTrace, sweepTrace, traced, verifyTrace } from "./telemetry.js";
 import type {
   Attachment,
+  LargestScopesOptions,
   Lease,
   LeaseOptions,
   ListOptions,
   Metrics,
   ScopedStore,
+  ScopeMetrics,
   StageOptions,
   StageResult,
   StageSource,
   Store,
   SweepReport,
   TemporaryAttachment,
+  UpdateOptions,
   VerifyOptions,
   VerifyReport,
 } from "./types.js";
@@ -44,6 +49,11 @@ const DEFAULT_LEASE_TTL = "10m";
 /** A lease's end must be a finite time; `Infinity` means "until released". */
 const FOREVER = 8.64e15;
 const LIST_PAGE = 500;
+const DEFAULT_LARGEST_SCOPES = 10;
+
+function toScopeMetrics(m: ManifestScopeMetrics): ScopeMetrics {
+  return { ...m, nextExpiryAt: m.nextExpiryAt === null ? null : new Date(m.nextExpiryAt) };
+}
 
 /**
  * Opens (creating if needed) the store in `options.dir`. Every option has a
@@ -127,6 +137,22 @@ class AttacheStore implements Store {
     return record;
   }
 
+  /**
+   * Runs a read of `record`'s bytes. Bytes found missing or wrong may only mean
+   * that the attachment stopped being live meanwhile (released, or a reset, in
+   * another process, between the lookup and the read): that is NOT_FOUND, not
+   * damage. Only bytes of an attachment that is still live are INTEGRITY_ERROR.
+   */
+  private async readingLive<T>(ref: string, scope: string | undefined, read: (record: AttachmentRecord) => Promise<T>): Promise<T> {
+    const record = await this.live(ref, scope);
+    try {
+      return await read(record);
+    } catch (err) {
+      if (isAttacheError(err, "INTEGRITY_ERROR")) await this.live(ref, scope);
+      throw err;
+    }
+  }
+
   scope(name: string): ScopedStore {
     return new ScopedHandle(this, validateScope(name));
   }
@@ -149,27 +175,27 @@ class AttacheStore implements Store {
   }
 
   resolve(ref: string, scope?: string): Promise<{ path: string; attachment: Attachment }> {
-    return this.track(async () => {
-      const record = await this.live(ref, scope);
-      return { path: await localPathOf(this.ctx, record), attachment: toAttachment(this.ctx, record) };
-    });
+    return this.track(() =>
+      this.readingLive(ref, scope, async (record) => ({ path: await localPathOf(this.ctx, record), attachment: toAttachment(this.ctx, record) })),
+    );
   }
 
   read(ref: string, scope?: string): Promise<Buffer> {
-    return this.track(async () => {
-      const record = await this.live(ref, scope);
-      return fileSlots().run(() => readVerified(this.ctx, record));
-    });
+    return this.track(() => this.readingLive(ref, scope, (record) => fileSlots().run(() => readVerified(this.ctx, record))));
   }
 
   open(ref: string, scope?: string): Promise<Readable> {
-    return this.track(async () => openVerified(this.ctx, await this.live(ref, scope)));
+    return this.track(() => this.readingLive(ref, scope, (record) => openVerified(this.ctx, record)));
   }
 
   lease(ref: string, options: LeaseOptions = {}, scope?: string): Promise<Lease> {
     return this.track(async () => {
       const id = parseRef(ref);
       const ttlMs = parseTtl(options.ttl ?? DEFAULT_LEASE_TTL, "lease ttl");
+      if (options.named !== undefined && typeof options.named !== "boolean") {
+        throw invalidArgument(`named must be true or false; got ${String(options.named)}.`);
+      }
+      const named = options.named === true;
       const now = this.ctx.now();
       const probe = await this.live(ref, scope);
       const leaseId = newId();
@@ -187,13 +213,16 @@ class AttacheStore implements Store {
           // After close the manifest is gone; the row ends with its ttl, as a crashed holder's would.
           if (this.closed) return;
           const lease = await this.reserve.freeing(() => ctx.manifest.removeLease(leaseId));
+          if (named) await removeNamedPath(ctx, leaseId);
           if (lease !== undefined) await freeBlobsOf(ctx, [record]);
         })());
       try {
         const file = await localPathOf(ctx, record);
+        // A managed blob is linked (read-only, no copy); a reference file, which its owner may change, is copied.
+        const leased = named ? await createNamedPath(ctx, leaseId, file, record.name, record.referencePath === null) : file;
         return Object.freeze({
           id: leaseId,
-          path: file,
+          path: leased,
           attachment: toAttachment(ctx, record),
           expiresAt: new Date(expiresAt),
           release,
@@ -201,6 +230,8 @@ class AttacheStore implements Store {
         });
       } catch (err) {
         await release().catch(() => undefined);
+        // Missing bytes of an attachment that stopped being live meanwhile are NOT_FOUND.
+        if (isAttacheError(err, "INTEGRITY_ERROR")) await this.live(ref, scope);
         throw err;
       }
     });
@@ -267,6 +298,16 @@ class AttacheStore implements Store {
     });
   }
 
+  update(ref: string, changes: UpdateOptions, scope?: string): Promise<Attachment> {
+    return this.track(async () => {
+      const id = parseRef(ref);
+      const resolved = resolveUpdateOptions(changes, this.ctx.options);
+      const record = await this.ctx.manifest.updateAttachment(id, scope, resolved, this.ctx.now());
+      if (record === undefined) throw notFound(refOf(id));
+      return toAttachment(this.ctx, record);
+    });
+  }
+
   release(ref: string, scope?: string): Promise<boolean> {
     return this.track(async () => {
       const id = parseRef(ref);
@@ -291,8 +332,16 @@ class AttacheStore implements Store {
     return this.track(() => traced(sweepTrace, {}, () => this.reserve.freeing(() => sweepStore(this.ctx))));
   }
 
-  metrics(): Promise<Metrics> {
+  metrics(options?: { scope?: undefined }): Promise<Metrics>;
+  metrics(options: { scope: string }): Promise<ScopeMetrics>;
+  metrics(options?: { scope?: string }): Promise<Metrics | ScopeMetrics> {
     return this.track(async () => {
+      if (options !== undefined && (typeof options !== "object" || options === null)) {
+        throw invalidArgument("metrics options must be an object, such as { scope: \"telegram:chat42\" }.");
+      }
+      if (options?.scope !== undefined) {
+        return toScopeMetrics(await this.ctx.manifest.scopeMetrics(validateScope(options.scope), this.ctx.now()));
+      }
       const m = await this.ctx.manifest.metrics(this.ctx.now());
       return {
         attachments: m.attachments,
@@ -307,6 +356,17 @@ class AttacheStore implements Store {
         leases: m.leases,
         nextExpiryAt: m.nextExpiryAt === null ? null : new Date(m.nextExpiryAt),
       };
+    });
+  }
+
+  largestScopes(options: LargestScopesOptions = {}): Promise<ScopeMetrics[]> {
+    return this.track(async () => {
+      if (typeof options !== "object" || options === null) throw invalidArgument("largestScopes options must be an object.");
+      const limit = options.limit ?? DEFAULT_LARGEST_SCOPES;
+      if (!Number.isSafeInteger(limit) || limit < 1) {
+        throw invalidArgument(`limit must be a positive integer; got ${JSON.stringify(limit)}.`);
+      }
+      return (await this.ctx.manifest.largestScopes(limit, this.ctx.now())).map(toScopeMetrics);
     });
   }
 
@@ -387,10 +447,16 @@ class ScopedHandle implements ScopedStore {
   async temporary(source: StageSource, options?: Omit<StageOptions, "scope">) {
     return this.store.temporary(source, this.options(options));
   }
+  update(ref: string, changes: UpdateOptions) {
+    return this.store.update(ref, changes, this.scope);
+  }
   release(ref: string): Promise<boolean>;
   release(): Promise<number>;
   release(ref?: string): Promise<boolean | number> {
     return ref === undefined ? this.store.releaseScope(this.scope) : this.store.release(ref, this.scope);
+  }
+  metrics(): Promise<ScopeMetrics> {
+    return this.store.metrics({ scope: this.scope });
   }
 }
 

@@ -13,6 +13,7 @@
  */
 import { deleteBlobIfUnneeded, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
+import { reclaimNamedPaths } from "./named-paths.js";
 import { publishExpired, publishOrphanReclaimed } from "./telemetry.js";
 import type { SweepReport } from "./types.js";
 
@@ -60,6 +61,9 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
     report.orphansReclaimed += leases.length;
     if (leases.length < BATCH) break;
   }
+
+  // Named paths of leases that are gone (ended by a crash, or reclaimed just above).
+  report.orphansReclaimed += await reclaimNamedPaths(ctx);
 
   const named = await ctx.manifest.intentTempNames();
   for (const temp of await ctx.blobs.listTemp()) {

@@ -90,9 +90,31 @@ export interface ListOptions {
 }
 
 /** Options of {@link Store.lease}. */
+/** What `update` may change. Each member is optional; an absent one stays as it is. */
+export interface UpdateOptions {
+  /** A new display name (sanitised like a staged one). */
+  name?: string;
+  /** New metadata: replaces the old object (it is not merged). */
+  metadata?: Record<string, unknown>;
+  /** A new lifetime counted from now; it may shorten the old one. `Infinity` = never expires. */
+  ttl?: Duration;
+  /**
+   * `true`: never expires. `false` without `ttl`: expires after the store's
+   * `defaultTtl` from now. `persist: true` with a finite `ttl` is INVALID_ARGUMENT.
+   */
+  persist?: boolean;
+}
+
 export interface LeaseOptions {
   /** How long the pin lasts if it is never released. @default "10m" */
   ttl?: Duration;
+  /**
+   * Give `lease.path` the attachment's display name (`…/<lease-id>/photo.jpg`)
+   * instead of the blob's content address, for tools that dispatch on the
+   * extension: a read-only file with the same bytes, removed when the lease
+   * ends (or, after a crash, by the sweep). @default false
+   */
+  named?: boolean;
 }
 
 /** A pin on an attachment's bytes. Release it, or let `await using` dispose of it. */
@@ -163,6 +185,39 @@ export interface Metrics {
   nextExpiryAt: Date | null;
 }
 
+/**
+ * One scope's usage: `metrics({ scope })`, a scoped handle's `metrics()`,
+ * and each entry of `largestScopes()`. Read from running totals and indexes
+ * bounded by the scope, never a scan of the store. The store-wide figures of
+ * {@link Metrics} are left out: blobs and stored bytes are shared between
+ * scopes (one blob may serve many), and a scope never holds the same bytes
+ * twice, so it has no dedup savings of its own.
+ */
+export interface ScopeMetrics {
+  scope: string;
+  /** Live attachments of the scope. */
+  attachments: number;
+  /** Sum of the sizes of the scope's live attachments. */
+  logicalBytes: number;
+  persistent: CountAndBytes;
+  expirable: CountAndBytes;
+  /** The scope's expired attachments awaiting the sweep. */
+  expired: CountAndBytes;
+  /**
+   * Unexpired leases on the scope's attachments that are still recorded. A
+   * lease whose attachment was released (or swept) still pins its bytes and
+   * counts in the store-wide `leases`, no longer here.
+   */
+  leases: number;
+  /** The earliest future expiry among the scope's attachments, or `null`. */
+  nextExpiryAt: Date | null;
+}
+
+export interface LargestScopesOptions {
+  /** How many scopes, at most. A positive integer. @default 10 */
+  limit?: number;
+}
+
 export interface VerifyOptions {
   /** Drop attachments whose bytes are corrupt or missing, and delete stray files. @default false */
   repair?: boolean;
@@ -205,6 +260,10 @@ export interface ScopedStore {
   list(options?: Omit<ListOptions, "scope">): Promise<Attachment[]>;
   iterate(options?: Omit<ListOptions, "scope">): AsyncIterable<Attachment>;
   temporary(source: StageSource, options?: Omit<StageOptions, "scope">): Promise<TemporaryAttachment>;
+  /** Changes one of this scope's live attachments: name, metadata or lifetime (see {@link UpdateOptions}). */
+  update(ref: string, changes: UpdateOptions): Promise<Attachment>;
+  /** This scope's counts and bytes (`store.metrics({ scope })`). */
+  metrics(): Promise<ScopeMetrics>;
   /** With a ref: drops one of this scope's attachments. Without: the whole scope (returns the count). */
   release(ref: string): Promise<boolean>;
   release(): Promise<number>;
@@ -223,10 +282,19 @@ export interface Store extends AsyncDisposable {
   list(options?: ListOptions): Promise<Attachment[]>;
   iterate(options?: ListOptions): AsyncIterable<Attachment>;
   temporary(source: StageSource, options?: StageOptions): Promise<TemporaryAttachment>;
+  /**
+   * Changes a live attachment's display name, metadata or lifetime without
+   * staging it again (see {@link UpdateOptions}); NOT_FOUND if it is not live.
+   */
+  update(ref: string, changes: UpdateOptions): Promise<Attachment>;
   release(ref: string): Promise<boolean>;
   releaseScope(scope: string): Promise<number>;
   sweep(): Promise<SweepReport>;
-  metrics(): Promise<Metrics>;
+  /** The whole store's metrics; with `{ scope }`, that scope's counts and bytes. */
+  metrics(options?: { scope?: undefined }): Promise<Metrics>;
+  metrics(options: { scope: string }): Promise<ScopeMetrics>;
+  /** The scopes holding the most live bytes, most first (ties by scope), from an index. */
+  largestScopes(options?: LargestScopesOptions): Promise<ScopeMetrics[]>;
   verify(options?: VerifyOptions): Promise<VerifyReport>;
   reset(): Promise<void>;
   close(): Promise<void>;

@@ -28,7 +28,14 @@ export interface FilesystemBlobStoreOptions {
 }
 
 const DIR_MODE = 0o700;
+/** Temp files: written by the store only. */
 const FILE_MODE = 0o600;
+/**
+ * Stored blobs are read-only, even to the store's owner: a tool handed a
+ * path (resolve, lease) that writes to it by accident gets EACCES instead of
+ * changing the bytes every scope shares. (root ignores modes.)
+ */
+const BLOB_MODE = 0o400;
 /** Size of each write to a temp file (see FileBlobWriter). */
 const WRITE_BYTES = 1 << 20;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
@@ -153,14 +160,14 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       if (stats === null || !stats.isFile()) return false;
       if (stats.nlink <= 1) {
         // Its own inode already; blobs/ is private and the entry is a regular file, so chmod stays on it.
-        if ((stats.mode & 0o777) !== FILE_MODE) await fs.chmod(file, FILE_MODE);
+        if ((stats.mode & 0o777) !== BLOB_MODE) await fs.chmod(file, BLOB_MODE);
         return false;
       }
       // Copy to a new inode and rename it over the blob: the outside link keeps the old inode.
       const copy = tempPath(newTempName());
       try {
         await recreatingDirs(tmpRoot, () => fs.copyFile(file, copy));
-        await fs.chmod(copy, FILE_MODE);
+        await fs.chmod(copy, BLOB_MODE);
         if (options.fsync ?? true) {
           const handle = await fs.open(copy, "r");
           await handle.sync().finally(() => handle.close());
@@ -334,6 +341,8 @@ class FileBlobWriter implements BlobWriter {
     this.sealPartial();
     await this.drain();
     await this.settle();
+    // Read-only before it becomes a blob (through the descriptor: no path to redirect).
+    await this.handle.chmod(BLOB_MODE);
     if (this.fsync) await this.handle.sync();
     this.closed = true;
     await this.handle.close();

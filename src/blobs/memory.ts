@@ -93,7 +93,8 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
       const known = spilled.get(digest);
       if (known) return known;
       const file = path.join(spillDir, digest);
-      await fs.writeFile(file, bytes, { mode: 0o600 });
+      // Read-only like the filesystem store's blobs: a tool cannot change them by accident.
+      await fs.writeFile(file, bytes, { mode: 0o400 });
       spilled.set(digest, file);
       return file;
     },

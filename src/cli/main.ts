@@ -12,9 +12,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { isAttacheError } from "../index.js";
+import { registerCompletionCommand } from "./completion.js";
+import { registerDuCommand } from "./du-command.js";
+import { describeFailure } from "./error-text.js";
 import { registerMaintenanceCommands } from "./maintenance-commands.js";
 import { registerReadCommands } from "./read-commands.js";
 import { registerStageCommand } from "./stage-command.js";
+import { registerUpdateCommand } from "./update-command.js";
+import { registerExecCommand } from "./exec-command.js";
 import { registerVerifyCommand } from "./verify-command.js";
 
 /** Exit codes: documented in docs/cli.md, relied on by scripts. */
@@ -61,9 +66,13 @@ function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`attache: USAGE: ${text.replace(/^error: /, "")}`) });
   registerStageCommand(program);
+  registerUpdateCommand(program);
+  registerExecCommand(program);
   registerReadCommands(program);
   registerMaintenanceCommands(program);
   registerVerifyCommand(program);
+  registerDuCommand(program);
+  registerCompletionCommand(program);
   for (const command of program.commands) {
     command.exitOverride().showHelpAfterError(`(run 'attache ${command.name()} --help' for usage)`);
   }
@@ -86,8 +95,10 @@ async function runCli(args: readonly string[]): Promise<number> {
     // --help and --version also arrive here, with exit code 0.
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (isAttacheError(err)) {
-      reportError(err.code, err.message);
-      return EXIT.failed;
+      // In CLI words (flags and commands, not library calls); a few are the caller's mistake, exit 2.
+      const failure = describeFailure(err);
+      reportError(failure.code, failure.message);
+      return failure.usage ? EXIT.usage : EXIT.failed;
     }
     // A bug, not a store failure: keep the stack for the report.
     reportError("INTERNAL", err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import type { Attachment } from "../index.js";
 import { formatBytes, formatExpiry, formatRelative, renderFields, renderTable } from "./format.js";
 import { attachmentJson } from "./json-shapes.js";
-import { parseCountOption } from "./option-parsers.js";
+import { parseCountOption, parseTtlOption, USAGE_ERROR } from "./option-parsers.js";
 import { pipeToStdout, writeJson, writeJsonArray, writeOut } from "./output.js";
 import { globalsOf, target, withStore } from "./store-session.js";
 
@@ -71,10 +71,17 @@ export function registerReadCommands(program: Command): void {
     .description("print the local path of an attachment's bytes, to hand to a tool")
     .argument("<ref>", "attache://<id> or the bare id")
     .option("--scope <scope>", "fail with NOT_FOUND unless the attachment is in this scope")
-    .action(async (ref: string, options: { scope?: string }, command: Command) => {
+    .option("--named", "a read-only path ending in the display name, kept by a lease that outlives this command")
+    .option("--ttl <duration>", "with --named: how long the path stays valid (default 10m)", parseTtlOption)
+    .action(async (ref: string, options: { scope?: string; named?: boolean; ttl?: number }, command: Command) => {
       const globals = globalsOf(command);
+      if (options.ttl !== undefined && options.named !== true) command.error("--ttl applies to --named paths only.", USAGE_ERROR);
       await withStore(globals, async (store) => {
-        const { path, attachment } = await target(store, options.scope).resolve(ref);
+        // A named path is held by a lease that this command never releases: it ends with its ttl,
+        // and the sweep then removes the path.
+        const { path, attachment } = options.named === true
+          ? await target(store, options.scope).lease(ref, { named: true, ...(options.ttl === undefined ? {} : { ttl: options.ttl }) })
+          : await target(store, options.scope).resolve(ref);
         await (globals.json === true ? writeJson({ path, attachment: attachmentJson(attachment) }) : writeOut(`${path}\n`));
       });
     });
@@ -103,7 +110,7 @@ function listTable(attachments: readonly Attachment[], now: number): string {
   );
 }
 
-function attachmentFields(a: Attachment, now: number): string {
+export function attachmentFields(a: Attachment, now: number): string {
   const moment = (date: Date) => `${date.toISOString()} (${formatRelative(date, now)})`;
   return renderFields([
     ["ref", a.ref],

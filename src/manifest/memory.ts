@@ -5,7 +5,8 @@
  * (which spans an await) serialises against stages exactly as in SQLite.
  */
 import { Mutex } from "../mutex.js";
-import { intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
+import type { AttachmentChanges } from "../update-options.js";
+import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
 import type {
   AttachmentRecord,
   BlobRecord,
@@ -15,6 +16,7 @@ import type {
   ListQuery,
   Manifest,
   ManifestMetrics,
+  ManifestScopeMetrics,
   StagedAttachment,
 } from "./types.js";
 
@@ -28,6 +30,8 @@ class MemoryManifest implements Manifest {
   readonly kind = "memory";
   private readonly attachments = new Map<string, AttachmentRecord>();
   private readonly byScopeDigest = new Map<string, string>();
+  /** Attachment ids by scope, so one scope's metrics cost that scope's attachments, not the store's. */
+  private readonly byScope = new Map<string, Set<string>>();
   private readonly blobs = new Map<string, BlobRecord>();
   private readonly intents = new Map<string, IntentRecord>();
   private readonly leases = new Map<string, LeaseRecord>();
@@ -46,6 +50,9 @@ class MemoryManifest implements Manifest {
   private dropRow(record: AttachmentRecord): void {
     this.attachments.delete(record.id);
     this.byScopeDigest.delete(`${record.scope}\0${record.digest}`);
+    const ids = this.byScope.get(record.scope);
+    ids?.delete(record.id);
+    if (ids?.size === 0) this.byScope.delete(record.scope);
     const blob = this.blobs.get(record.digest);
     if (record.referencePath === null && blob && blob.refs > 0) blob.refs--;
   }
@@ -75,6 +82,8 @@ class MemoryManifest implements Manifest {
         const record = newRecord(clone(staged));
         this.attachments.set(record.id, record);
         this.byScopeDigest.set(key, record.id);
+        const ids = this.byScope.get(record.scope) ?? new Set<string>();
+        this.byScope.set(record.scope, ids.add(record.id));
         if (managed) (this.blobs.get(staged.digest) as BlobRecord).refs++;
         return { record, merged: false };
       }
@@ -110,6 +119,16 @@ class MemoryManifest implements Manifest {
     return out;
   }
 
+  updateAttachment(id: string, scope: string | undefined, changes: AttachmentChanges, now: number) {
+    return this.write(() => {
+      const record = this.liveOf(id, scope, now);
+      if (record === undefined) return undefined;
+      const updated = applyChanges(record, changes, now);
+      this.attachments.set(id, updated);
+      return updated;
+    });
+  }
+
   releaseAttachment(id: string, scope: string | undefined, now: number) {
     return this.write(() => {
       const record = this.liveOf(id, scope, now);
@@ -132,6 +151,10 @@ class MemoryManifest implements Manifest {
       if (record) this.leases.set(lease.id, { ...lease });
       return record;
     });
+  }
+
+  async hasLease(id: string) {
+    return this.leases.has(id);
   }
 
   removeLease(id: string) {
@@ -299,10 +322,49 @@ class MemoryManifest implements Manifest {
     return m;
   }
 
+  /** One scope's metrics, all but its leases: from the scope's own attachments. */
+  private scopeUsage(scope: string, now: number): ManifestScopeMetrics {
+    const none = () => ({ count: 0, bytes: 0 });
+    const m: ManifestScopeMetrics = {
+      scope, attachments: 0, logicalBytes: 0, persistent: none(), expirable: none(), expired: none(), leases: 0, nextExpiryAt: null,
+    };
+    for (const id of this.byScope.get(scope) ?? []) {
+      const r = this.attachments.get(id) as AttachmentRecord;
+      const bucket = r.expiresAt === null ? m.persistent : r.expiresAt > now ? m.expirable : m.expired;
+      bucket.count++;
+      bucket.bytes += r.size;
+      if (r.expiresAt !== null && r.expiresAt > now && (m.nextExpiryAt === null || r.expiresAt < m.nextExpiryAt)) m.nextExpiryAt = r.expiresAt;
+    }
+    m.attachments = m.persistent.count + m.expirable.count;
+    m.logicalBytes = m.persistent.bytes + m.expirable.bytes;
+    return m;
+  }
+
+  /** Leases unexpired at `now` on attachments of `scope` still recorded (as SQLite counts them). */
+  private withLeases(m: ManifestScopeMetrics, now: number): ManifestScopeMetrics {
+    for (const lease of this.leases.values()) {
+      if (lease.expiresAt > now && this.attachments.get(lease.attachmentId)?.scope === m.scope) m.leases++;
+    }
+    return m;
+  }
+
+  async scopeMetrics(scope: string, now: number): Promise<ManifestScopeMetrics> {
+    return this.withLeases(this.scopeUsage(scope, now), now);
+  }
+
+  /** Sums every scope (this backend keeps no ordered totals; it serves tests and small stores). */
+  async largestScopes(limit: number, now: number): Promise<ManifestScopeMetrics[]> {
+    const scopes = [...this.byScope.keys()].map((scope) => this.scopeUsage(scope, now)).filter((m) => m.attachments > 0);
+    // Ties in SQLite's order: scopes compared as UTF-8 bytes.
+    scopes.sort((a, b) => b.logicalBytes - a.logicalBytes || Buffer.compare(Buffer.from(a.scope), Buffer.from(b.scope)));
+    return scopes.slice(0, limit).map((m) => this.withLeases(m, now));
+  }
+
   reset() {
     return this.write(() => {
       this.attachments.clear();
       this.byScopeDigest.clear();
+      this.byScope.clear();
       for (const blob of this.blobs.values()) blob.refs = 0;
       this.intents.clear();
       this.leases.clear();

@@ -1,4 +1,5 @@
 import { AttacheError } from "../errors.js";
+import type { AttachmentChanges } from "../update-options.js";
 import type { AttachmentRecord, StagedAttachment } from "./types.js";
 
 /**
@@ -41,6 +42,21 @@ export function newRecord(staged: StagedAttachment): AttachmentRecord {
     expiresAt,
     source: staged.source,
     metadata: staged.metadata,
+  };
+}
+
+/** An explicit `update`: the given fields replace the old ones; a new lifetime counts from `now`. */
+export function applyChanges(existing: AttachmentRecord, changes: AttachmentChanges, now: number): AttachmentRecord {
+  const lifetime = changes.lifetime;
+  const expiresAt = lifetime === undefined ? existing.expiresAt : lifetime.ttlMs === null ? null : now + lifetime.ttlMs;
+  return {
+    ...existing,
+    name: changes.name ?? existing.name,
+    metadata: changes.metadata ?? existing.metadata,
+    persist: expiresAt === null,
+    ttlMs: lifetime === undefined ? existing.ttlMs : lifetime.ttlMs,
+    expiresAt,
+    updatedAt: now,
   };
 }
 

@@ -18,9 +18,10 @@ import path from "node:path";
 import { ioError } from "../errors.js";
 import type { Mutex } from "../mutex.js";
 import type { StageMode } from "../types.js";
-import { intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
+import type { AttachmentChanges } from "../update-options.js";
+import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
 import { openConnection, releaseConnection, retryWhileBusy, truncateWal, type SharedConnection } from "./sqlite-connection.js";
-import { readMetrics } from "./sqlite-schema.js";
+import { readLargestScopes, readMetrics, readScopeMetrics } from "./sqlite-schema.js";
 import type {
   AttachmentRecord,
   BlobRecord,
@@ -30,6 +31,7 @@ import type {
   ListQuery,
   Manifest,
   ManifestMetrics,
+  ManifestScopeMetrics,
 } from "./types.js";
 
 export interface SqliteManifestOptions {
@@ -161,6 +163,10 @@ class SqliteManifest implements Manifest {
         `UPDATE attachments SET mode = @mode, reference_path = @reference_path, persist = @persist, ttl_ms = @ttl_ms,
            updated_at = @updated_at, expires_at = @expires_at WHERE id = @id`,
       ),
+      rewriteAttachment: db.prepare(
+        `UPDATE attachments SET name = @name, metadata = @metadata, persist = @persist, ttl_ms = @ttl_ms,
+           updated_at = @updated_at, expires_at = @expires_at WHERE id = @id`,
+      ),
       deleteAttachment: db.prepare("DELETE FROM attachments WHERE id = ?"),
       addRef: db.prepare("UPDATE blobs SET refs = refs + 1 WHERE digest = ?"),
       dropRef: db.prepare("UPDATE blobs SET refs = refs - 1 WHERE digest = ? AND refs > 0"),
@@ -251,10 +257,20 @@ class SqliteManifest implements Manifest {
     return this.options.busyTimeoutMs ?? 10_000;
   }
 
+  /**
+   * One read. In WAL mode a read does not wait for writers; it can meet a lock
+   * only in the brief moment another process recovers the database after a
+   * crash, and then it is retried asynchronously like a write (the connection
+   * never sleeps on the thread: see sqlite-connection.ts).
+   */
   private read<T>(what: string, fn: () => T): Promise<T> {
     try {
       return Promise.resolve(fn());
     } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+        return retryWhileBusy(this.busyTimeoutMs, fn).catch((again: unknown) => Promise.reject(ioError(what, again)));
+      }
       return Promise.reject(ioError(what, err));
     }
   }
@@ -320,6 +336,18 @@ class SqliteManifest implements Manifest {
     });
   }
 
+  updateAttachment(id: string, scope: string | undefined, changes: AttachmentChanges, now: number) {
+    return this.write("update the attachment", () => {
+      const row = this.statements.byId.get(id);
+      if (row === undefined) return undefined;
+      const record = toRecord(row);
+      if (!isLive(record, now) || (scope !== undefined && record.scope !== scope)) return undefined;
+      const updated = applyChanges(record, changes, now);
+      this.statements.rewriteAttachment.run(toRow(updated));
+      return updated;
+    });
+  }
+
   releaseAttachment(id: string, scope: string | undefined, now: number) {
     return this.write("release the attachment", () => {
       const row = this.statements.byId.get(id);
@@ -348,6 +376,10 @@ class SqliteManifest implements Manifest {
       this.statements.insertLease.run(lease);
       return record;
     });
+  }
+
+  hasLease(id: string) {
+    return this.read("read the manifest", () => this.statements.leaseById.get(id) !== undefined);
   }
 
   removeLease(id: string) {
@@ -456,6 +488,14 @@ class SqliteManifest implements Manifest {
 
   metrics(now: number): Promise<ManifestMetrics> {
     return this.read("compute metrics", () => readMetrics(this.connection as SharedConnection, now));
+  }
+
+  scopeMetrics(scope: string, now: number): Promise<ManifestScopeMetrics> {
+    return this.read("compute the scope's metrics", () => readScopeMetrics(this.connection as SharedConnection, scope, now));
+  }
+
+  largestScopes(limit: number, now: number): Promise<ManifestScopeMetrics[]> {
+    return this.read("find the largest scopes", () => readLargestScopes(this.connection as SharedConnection, limit, now));
   }
 
   checkIntegrity(): Promise<string[]> {

@@ -1,4 +1,5 @@
 import type { StageMode } from "../types.js";
+import type { AttachmentChanges } from "../update-options.js";
 
 /**
  * The manifest records attachments, blobs, leases and intents, and decides
@@ -32,6 +33,12 @@ export interface Manifest {
   getAttachment(id: string): Promise<AttachmentRecord | undefined>;
   /** Attachments ordered by id (creation order), after `afterId`, at most `limit`. */
   listAttachments(query: ListQuery): Promise<AttachmentRecord[]>;
+  /**
+   * Changes one live attachment's display fields or lifetime (of `scope`, if
+   * given) in one transaction; returns the new record, or undefined if it was
+   * not live. See {@link applyChanges}.
+   */
+  updateAttachment(id: string, scope: string | undefined, changes: AttachmentChanges, now: number): Promise<AttachmentRecord | undefined>;
   /** Drops one live attachment (of `scope`, if given); returns it, or undefined if it was not live. */
   releaseAttachment(id: string, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
   /** Drops every live attachment of a scope; returns them. Expired ones are left to the sweep. */
@@ -40,6 +47,8 @@ export interface Manifest {
   /** Pins a live attachment's bytes; undefined if it is not live (or not of `scope`). */
   addLease(lease: LeaseRecord, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
   removeLease(id: string): Promise<LeaseRecord | undefined>;
+  /** Whether the lease row exists (expired or not): its named path, if any, is still owned. */
+  hasLease(id: string): Promise<boolean>;
 
   /** Drops up to `limit` attachments whose expiry is at or before `now`, earliest first. */
   expireDue(now: number, limit: number): Promise<AttachmentRecord[]>;
@@ -98,6 +107,18 @@ export interface Manifest {
   ): Promise<BlobRepair | undefined>;
 
   metrics(now: number): Promise<ManifestMetrics>;
+  /**
+   * One scope's usage at `now` (all zeros for a scope with no attachments),
+   * from running totals and indexes bounded by the scope: never a scan of
+   * the store.
+   */
+  scopeMetrics(scope: string, now: number): Promise<ManifestScopeMetrics>;
+  /**
+   * Up to `limit` scopes with live attachments, by live logical bytes, most
+   * first; ties by scope in UTF-8 byte order. Scopes whose every attachment
+   * has expired are left out.
+   */
+  largestScopes(limit: number, now: number): Promise<ManifestScopeMetrics[]>;
   /**
    * The backend's own consistency check (SQLite: `PRAGMA integrity_check`),
    * for `verify`: one line per problem found, `[]` when the manifest is sound
@@ -208,6 +229,18 @@ export interface ListQuery {
   limit: number;
   includeExpired: boolean;
   now: number;
+}
+
+/** One scope's part of {@link ManifestMetrics}; see `ScopeMetrics` in ../types.ts. */
+export interface ManifestScopeMetrics {
+  scope: string;
+  attachments: number;
+  logicalBytes: number;
+  persistent: { count: number; bytes: number };
+  expirable: { count: number; bytes: number };
+  expired: { count: number; bytes: number };
+  leases: number;
+  nextExpiryAt: number | null;
 }
 
 export interface ManifestMetrics {

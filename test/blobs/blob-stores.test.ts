@@ -29,7 +29,7 @@ it("filesystem: files blobs under blobs/sha256/ab/cd/<hex>, private to the owner
   await store.commit(writer.tempName, digest, 6);
   const file = path.join(dir, "blobs", "sha256", digest.slice(0, 2), digest.slice(2, 4), digest);
   expect(store.pathOf(digest)).toBe(file);
-  expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+  expect((await fs.stat(file)).mode & 0o777).toBe(0o400);
   for (const sub of ["", "blobs", "blobs/sha256", "tmp"]) {
     expect((await fs.stat(path.join(dir, sub))).mode & 0o777).toBe(0o700);
   }
@@ -57,7 +57,7 @@ it("filesystem: links a file in only if it is the file that was hashed; secureBl
   expect(await store.secureBlob!(sha256("linked in"))).toBe(true);
   expect((await fs.stat(target)).ino).not.toBe(ino);
   expect((await fs.stat(target)).nlink).toBe(1);
-  expect((await fs.stat(target)).mode & 0o777).toBe(0o600);
+  expect((await fs.stat(target)).mode & 0o777).toBe(0o400);
   await fs.appendFile(source, " and more");
   expect(await fs.readFile(target, "utf8")).toBe("linked in");
   expect(await store.secureBlob!(sha256("linked in"))).toBe(false);

@@ -22,6 +22,7 @@ import { buffer as drain } from "node:stream/consumers";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   isAttacheError,
+  nodeFileSystem,
   openStore,
   sqliteManifest,
   type Attachment,
@@ -613,6 +614,56 @@ describe("issue 8: reset while others stage", () => {
       expect((await store.read(m.ref)).toString()).toBe("moved after the folders went");
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe("issue 8: reads racing a release or a reset elsewhere", () => {
+  it("read, open, resolve and lease of an attachment released or reset between lookup and read are NOT_FOUND, never INTEGRITY_ERROR", async () => {
+    const dir = path.join(freshDir("attache-read-race-"), "store");
+    const blobs = path.join(dir, "blobs");
+    let beforeBlobAccess: (() => Promise<void>) | undefined;
+    // Runs the armed action (another handle releasing the attachment) right before the reader touches the blob.
+    const intercept = <F extends (...args: never[]) => Promise<unknown>>(fn: F) =>
+      (async (...args: Parameters<F>) => {
+        if (beforeBlobAccess !== undefined && String(args[0]).startsWith(blobs)) {
+          const act = beforeBlobAccess;
+          beforeBlobAccess = undefined;
+          await act();
+        }
+        return fn(...args);
+      }) as unknown as F;
+    const reader = await openStore({
+      dir,
+      sweepInterval: false,
+      fileSystem: { ...nodeFileSystem, open: intercept(nodeFileSystem.open), stat: intercept(nodeFileSystem.stat) },
+    });
+    const releaser = await openStore({ dir, sweepInterval: false });
+    try {
+      const calls: [string, (ref: string) => Promise<unknown>][] = [
+        ["read", (ref) => reader.read(ref)],
+        ["open", (ref) => reader.open(ref)],
+        ["resolve", (ref) => reader.resolve(ref)],
+        // A lease pins the bytes from its first step, so only a reset (which ends leases) can pull them away.
+        ["reset then lease", (ref) => reader.lease(ref)],
+        ["reset then read", (ref) => reader.read(ref)],
+      ];
+      for (const [what, call] of calls) {
+        const a = await releaser.stage(Buffer.from(`bytes for ${what}`), { scope: "race" });
+        beforeBlobAccess = async () => {
+          if (what.startsWith("reset")) await releaser.reset();
+          else expect(await releaser.release(a.ref)).toBe(true);
+        };
+        const outcome = await call(a.ref).then(
+          () => "resolved",
+          (err: unknown) => (isAttacheError(err) ? err.code : String(err)),
+        );
+        expect(outcome, what).toBe("NOT_FOUND");
+      }
+      expect(auditStore(dir).violations).toEqual([]);
+    } finally {
+      await reader.close();
+      await releaser.close();
     }
   });
 });

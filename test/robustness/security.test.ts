@@ -1,13 +1,15 @@
 /**
- * Security defaults: the store's directories are 0700 and its files 0600
- * whatever the umask (checked in a child process running with umask 000, while
+ * Security defaults: the store's directories are 0700, its files 0600 and
+ * its blobs 0400 (read-only: checked as an unprivileged user, since root
+ * ignores modes) whatever the umask (checked in a child process running with umask 000, while
  * the store is open, so the WAL, the shared-memory file and a temp file of a
  * stage in progress are there too), and a scoped handle cannot read, lease,
  * list or release another scope's attachment, by ref, guessed ref or digest.
  */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { isAttacheError, memoryBlobStore, memoryManifest, openStore } from "../../src/index.js";
 import { runWorkerToEnd } from "../helpers/processes.js";
@@ -17,7 +19,7 @@ import { freshDir } from "../helpers/temp-dirs.js";
 const UMASK_WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), "umask-worker.mjs");
 
 describe("permissions", () => {
-  it("directories are 0700 and files 0600 under umask 000, including manifest.db, -wal, -shm, blobs and temp files", async () => {
+  it("directories are 0700, files 0600 and blobs 0400 under umask 000, including manifest.db, -wal, -shm and temp files", async () => {
     const root = freshDir("attache-perms-");
     const dir = path.join(root, "store");
     const { modes } = await runWorkerToEnd<{ modes: Record<string, { dir: boolean; mode: number }> }>(UMASK_WORKER, {
@@ -29,9 +31,10 @@ describe("permissions", () => {
     for (const expected of ["manifest.db", "manifest.db-wal", "manifest.db-shm", "blobs", "tmp"]) expect(seen).toContain(expected);
     expect(seen.filter((p) => p.startsWith("tmp/")).length, "a temp file of the stage in progress").toBeGreaterThan(0);
     expect(seen.filter((p) => /^blobs\/sha256\/..\/..\/[0-9a-f]{64}$/.test(p)).length).toBeGreaterThanOrEqual(4);
+    const want = (p: string, isDir: boolean) => (isDir ? 0o700 : p.startsWith("blobs/") ? 0o400 : 0o600);
     const wrong = Object.entries(modes)
-      .filter(([, { dir: isDir, mode }]) => mode !== (isDir ? 0o700 : 0o600))
-      .map(([p, { dir: isDir, mode }]) => `${p}: ${mode.toString(8)} (want ${isDir ? "700" : "600"})`);
+      .filter(([p, { dir: isDir, mode }]) => mode !== want(p, isDir))
+      .map(([p, { dir: isDir, mode }]) => `${p}: ${mode.toString(8)} (want ${want(p, isDir).toString(8)})`);
     expect(wrong).toEqual([]);
   });
 
@@ -54,7 +57,7 @@ describe("permissions", () => {
     const store = await openStore({ dir: freshDir("attache-perms-"), sweepInterval: false, blobStore, manifest: memoryManifest() });
     const a = await store.stage(Buffer.from("spilled for a tool"));
     const { path: file } = await store.resolve(a.ref);
-    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe("600");
+    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe("400");
     expect((fs.statSync(path.dirname(file)).mode & 0o777).toString(8)).toBe("700");
     await store.close();
   });
@@ -128,5 +131,30 @@ describe("scope isolation", () => {
     }
     expect((await victim.read(secret.ref)).toString()).toBe("the victim's photo");
     await store.close();
+  });
+});
+
+describe("read-only bytes", () => {
+  it("a tool handed a resolved path cannot change the bytes another scope shares (checked as an unprivileged user)", async () => {
+    const root = freshDir("attache-readonly-");
+    fs.chmodSync(root, 0o755);
+    const dir = path.join(root, "store");
+    const asRoot = process.getuid?.() === 0;
+    const unprivileged = 65534;
+    if (asRoot) {
+      fs.mkdirSync(dir);
+      fs.chownSync(dir, unprivileged, unprivileged);
+    }
+    const entry = pathToFileURL(path.resolve("dist/index.js")).href;
+    const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), "read-only-worker.mjs");
+    const result = spawnSync(process.execPath, [worker, entry, dir], {
+      encoding: "utf8",
+      ...(asRoot ? { uid: unprivileged, gid: unprivileged } : {}),
+    });
+    expect(result.status, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout.trim().split("\n").pop() as string) as { uid: number; writeError: string | null; otherScopeReads: boolean | string };
+    expect(report.uid).not.toBe(0);
+    expect(report.writeError).toBe("EACCES");
+    expect(report.otherScopeReads).toBe(true);
   });
 });

@@ -74,7 +74,7 @@ describe("move", () => {
       expect(a).toMatchObject({ mode: "move", name: path.basename(file), checksum: sha256("moved bytes") });
       expect(fs.existsSync(file)).toBe(false);
       expect(fs.statSync(a.path).ino).toBe(ino);
-      expect(fs.statSync(a.path).mode & 0o777).toBe(0o600);
+      expect(fs.statSync(a.path).mode & 0o777).toBe(0o400);
       expect((await store.read(a.ref)).toString()).toBe("moved bytes");
     } finally {
       fs.rmSync(file, { force: true });
