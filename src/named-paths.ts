@@ -16,6 +16,7 @@ import { constants } from "node:fs";
 import path from "node:path";
 import type { StoreContext } from "./context.js";
 import { errnoCode } from "./fs-seam.js";
+import { makeDirectory } from "./make-directory.js";
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o400;
@@ -31,7 +32,7 @@ function leasesRoot(ctx: StoreContext): string {
  */
 export async function createNamedPath(ctx: StoreContext, leaseId: string, source: string, name: string, link: boolean): Promise<string> {
   const folder = path.join(leasesRoot(ctx), leaseId);
-  await ctx.fs.mkdir(folder, { recursive: true, mode: DIR_MODE });
+  await makeDirectory(ctx.fs, folder, DIR_MODE);
   const file = path.join(folder, name);
   try {
     if (link) {

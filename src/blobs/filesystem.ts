@@ -16,6 +16,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { isSameFile, lstatIfPresent } from "../file-identity.js";
 import { errnoCode, nodeFileSystem, type FileSystem } from "../fs-seam.js";
+import { makeDirectory } from "../make-directory.js";
 import type { BlobStore, BlobWriter, StoredObject, TempObject } from "./types.js";
 
 export interface FilesystemBlobStoreOptions {
@@ -57,7 +58,7 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
 
   async function ensureDir(dir: string): Promise<void> {
     if (knownDirs.has(dir)) return;
-    await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+    await makeDirectory(fs, dir, DIR_MODE);
     knownDirs.add(dir);
   }
 
@@ -73,8 +74,8 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
     } catch (err) {
       if (errnoCode(err) !== "ENOENT" || (await lstatIfPresent(fs, dir)) !== null) throw err;
       knownDirs.clear();
-      await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
-      await fs.mkdir(tmpRoot, { recursive: true, mode: DIR_MODE });
+      await makeDirectory(fs, dir, DIR_MODE);
+      await makeDirectory(fs, tmpRoot, DIR_MODE);
       return operation();
     }
   }
@@ -101,7 +102,7 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
 
     async open() {
       for (const dir of [root, path.join(root, "blobs"), blobRoot, tmpRoot]) {
-        await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+        await makeDirectory(fs, dir, DIR_MODE);
         // mkdir's mode is filtered by the umask, and an existing directory keeps its own.
         await fs.chmod(dir, DIR_MODE);
         knownDirs.add(dir);

@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
+import { makeDirectorySync } from "../make-directory.js";
 import { Mutex } from "../mutex.js";
 import { migrate } from "./sqlite-schema.js";
 
@@ -72,7 +73,7 @@ export async function openConnection(
     known.users++;
     return known;
   }
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  makeDirectorySync(path.dirname(file), 0o700);
   // Every statement that can find the database locked — the WAL switch and
   // migration below, each write transaction's BEGIN IMMEDIATE — runs inside
   // retryWhileBusy. Reads in WAL mode take no lock another connection holds,

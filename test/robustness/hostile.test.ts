@@ -937,3 +937,18 @@ describe("issue 8: blobs that share an inode with an outside file", () => {
     await expectConsistent(b);
   });
 });
+
+describe("hostile store directories", () => {
+  it("a dir that cannot be created fails at once with IO_ERROR, never loops (/proc/self/nope, a path through a file)", async () => {
+    const root = freshDir("attache-hostile-");
+    const file = path.join(root, "a-file");
+    fs.writeFileSync(file, "x");
+    const dirs = [path.join(file, "store"), ...(fs.existsSync("/proc/self") ? ["/proc/self/nope", "/proc/self/nope/deeper"] : [])];
+    for (const dir of dirs) {
+      await expectCode(`openStore in ${dir}`, () => openStore({ dir, sweepInterval: false }), "IO_ERROR");
+    }
+    // Missing parents are still created.
+    const store = await openStore({ dir: path.join(root, "new", "nested", "store"), sweepInterval: false });
+    await store.close();
+  });
+});
