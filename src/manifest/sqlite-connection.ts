@@ -108,6 +108,16 @@ export async function openConnection(
 }
 
 /**
+ * True for SQLite's "try again later" answers, extended codes included
+ * (SQLITE_BUSY_RECOVERY while another process recovers the WAL after a
+ * crash, SQLITE_BUSY_SNAPSHOT, SQLITE_LOCKED_SHAREDCACHE, …).
+ */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code.startsWith("SQLITE_BUSY_") || code.startsWith("SQLITE_LOCKED_"));
+}
+
+/**
  * Runs `fn`, retrying with async backoff while SQLite reports the database
  * busy or locked by another connection, for up to `timeoutMs` in all. This is
  * the only place a lock is waited for (the connection's own busy handler is
@@ -119,8 +129,7 @@ export async function retryWhileBusy<T>(timeoutMs: number, fn: () => T): Promise
     try {
       return fn();
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if ((code !== "SQLITE_BUSY" && code !== "SQLITE_LOCKED") || Date.now() + delay > deadline) throw err;
+      if (!isBusy(err) || Date.now() + delay > deadline) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, delay + Math.random() * delay));
   }

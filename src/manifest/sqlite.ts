@@ -20,7 +20,7 @@ import type { Mutex } from "../mutex.js";
 import type { StageMode } from "../types.js";
 import type { AttachmentChanges } from "../update-options.js";
 import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
-import { openConnection, releaseConnection, retryWhileBusy, truncateWal, type SharedConnection } from "./sqlite-connection.js";
+import { isBusy, openConnection, releaseConnection, retryWhileBusy, truncateWal, type SharedConnection } from "./sqlite-connection.js";
 import { readLargestScopes, readMetrics, readScopeMetrics } from "./sqlite-schema.js";
 import type {
   AttachmentRecord,
@@ -267,8 +267,7 @@ class SqliteManifest implements Manifest {
     try {
       return Promise.resolve(fn());
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+      if (isBusy(err)) {
         return retryWhileBusy(this.busyTimeoutMs, fn).catch((again: unknown) => Promise.reject(ioError(what, again)));
       }
       return Promise.reject(ioError(what, err));
