@@ -22,6 +22,16 @@ export async function deleteBlobIfUnneeded(ctx: StoreContext, digest: string): P
   return blob;
 }
 
+/**
+ * Gives the blob an inode of its own if something outside the store shares
+ * it (see `BlobStore.secureBlob`), swapping the file under the delete fence.
+ * Returns whether it copied; stores without local files have nothing to do.
+ */
+export async function secureBlob(ctx: StoreContext, digest: string): Promise<boolean> {
+  if (ctx.blobs.secureBlob === undefined) return false;
+  return ctx.blobs.secureBlob(digest, (swap) => ctx.manifest.whileBlobKept(digest, swap));
+}
+
 /** Frees the blobs of attachments that were just dropped, once each. */
 export async function freeBlobsOf(ctx: StoreContext, records: AttachmentRecord[]): Promise<BlobRecord[]> {
   const digests = new Set(records.filter((r) => r.referencePath === null).map((r) => r.digest));

@@ -14,7 +14,7 @@
 import { constants } from "node:fs";
 import path from "node:path";
 import { detectContentType } from "./content-type.js";
-import { deleteBlobIfUnneeded, type StoreContext } from "./context.js";
+import { deleteBlobIfUnneeded, secureBlob, type StoreContext } from "./context.js";
 import { aborted, AttacheError, invalidArgument, ioError } from "./errors.js";
 import { newId } from "./ids.js";
 import { hashSource, type Hashed } from "./ingest.js";
@@ -277,7 +277,7 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
     } catch (err) {
       throw ioError("record the move in the manifest", err);
     }
-    const secure = () => blobs.secureBlob?.(hashed.digest);
+    const secure = () => secureBlob(ctx, hashed.digest);
     let outcome: StageOutcome | undefined;
     try {
       outcome = await commitManaged(

@@ -11,7 +11,7 @@
  * A step that fails stops the sweep with an IO_ERROR: deletion is fail-closed,
  * and whatever was not reached is picked up by the next sweep.
  */
-import { deleteBlobIfUnneeded, toAttachment, type StoreContext } from "./context.js";
+import { deleteBlobIfUnneeded, secureBlob, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
 import { reclaimNamedPaths } from "./named-paths.js";
 import { publishExpired, publishOrphanReclaimed } from "./telemetry.js";
@@ -46,7 +46,7 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
     for (const intent of intents) {
       // A move cut short after linking the user's file in: the blob gets an inode of its own
       // (the user's file stays where it is; at worst the move became a copy).
-      if (intent.linkedFrom != null) await ctx.blobs.secureBlob?.(intent.digest);
+      if (intent.linkedFrom != null) await secureBlob(ctx, intent.digest);
       if (intent.tempName !== null) await ctx.blobs.removeTemp(intent.tempName);
       await ctx.manifest.abandonStage(intent.id);
       publishOrphanReclaimed("intent", intent.tempName ?? `intent:${intent.id}`, 0);

@@ -17,7 +17,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
+import { freeBlobsOf, secureBlob, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
 import { errnoCode } from "./fs-seam.js";
 import type { AttachmentRecord } from "./manifest/types.js";
@@ -266,13 +266,12 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
  * blob; a copy only for the shared ones. Returns how many were copied.
  */
 async function secureSharedBlobs(ctx: StoreContext): Promise<number> {
-  const secureBlob = ctx.blobs.secureBlob?.bind(ctx.blobs);
-  if (secureBlob === undefined) return 0;
+  if (ctx.blobs.secureBlob === undefined) return 0;
   let copied = 0;
   let after: string | null = null;
   for (;;) {
     const blobs = await ctx.manifest.listBlobs(after, PAGE);
-    for (const blob of blobs) if (await secureBlob(blob.digest)) copied++;
+    for (const blob of blobs) if (await secureBlob(ctx, blob.digest)) copied++;
     if (blobs.length < PAGE) return copied;
     after = (blobs[blobs.length - 1] as { digest: string }).digest;
   }

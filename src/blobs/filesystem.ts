@@ -155,7 +155,7 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       return "linked";
     },
 
-    async secureBlob(digest) {
+    async secureBlob(digest, fence) {
       const file = blobPath(digest);
       const stats = await lstatIfPresent(fs, file);
       if (stats === null || !stats.isFile()) return false;
@@ -173,12 +173,14 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
           const handle = await fs.open(copy, "r");
           await handle.sync().finally(() => handle.close());
         }
-        await fs.rename(copy, file);
+        if (await fence(() => fs.rename(copy, file))) return true;
+        // The blob was deleted meanwhile: nothing left to secure.
+        await unlinkIfPresent(copy);
+        return false;
       } catch (err) {
         await unlinkIfPresent(copy).catch(() => undefined);
         throw err;
       }
-      return true;
     },
 
     stat: (digest) => sizeOf(blobPath(digest)),

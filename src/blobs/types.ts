@@ -45,10 +45,11 @@ export interface BlobStore {
    * shares its inode (a `move` whose final unlink failed or was cut by a
    * crash, or an older version's move), its bytes are copied to a new inode
    * that replaces it atomically, so a write to that outside file cannot
-   * change the blob; and the file gets the store's mode. Returns whether it
-   * had to copy.
+   * change the blob; and the file gets the store's mode. The swap runs
+   * through `fence` (the manifest's `whileBlobKept`), so a blob deleted
+   * meanwhile is not brought back. Returns whether it swapped in a copy.
    */
-  secureBlob?(digest: string): Promise<boolean>;
+  secureBlob?(digest: string, fence: (swap: () => Promise<void>) => Promise<boolean>): Promise<boolean>;
   /** Size of the blob, or `null` if it is not there. */
   stat(digest: string): Promise<number | null>;
   /** Streams the blob's bytes; fails with an ENOENT-coded error if it is missing. */

@@ -187,12 +187,22 @@ class MemoryManifest implements Manifest {
   deleteBlobIfUnneeded(digest: string, now: number, remove: () => Promise<void>) {
     return this.writes.run(async () => {
       const blob = this.blobs.get(digest);
-      if (!blob || blob.refs > 0) return undefined;
+      if (blob !== undefined && blob.refs > 0) return undefined;
       for (const intent of this.intents.values()) if (intent.digest === digest) return undefined;
       for (const lease of this.leases.values()) if (lease.digest === digest && lease.expiresAt > now) return undefined;
+      // No row: bytes a stage put in place after its intent was dropped under it; nothing can need them.
       await remove();
+      if (blob === undefined) return undefined;
       this.blobs.delete(digest);
       return clone(blob);
+    });
+  }
+
+  whileBlobKept(digest: string, swap: () => Promise<void>) {
+    return this.writes.run(async () => {
+      if (!this.blobs.has(digest)) return false;
+      await swap();
+      return true;
     });
   }
 

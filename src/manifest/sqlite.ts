@@ -405,10 +405,21 @@ class SqliteManifest implements Manifest {
     return this.fenced("lock the manifest to delete a blob", `delete blob sha256:${digest}`, async () => {
       const blob = this.statements.blob.get(digest);
       const needed = this.statements.blobNeeded.get({ digest, now })?.needed === 1;
-      if (blob === undefined || needed) return undefined;
+      if (needed) return undefined;
+      // No row: a stage whose intent was dropped under it (a reset, a sweep of a stage older than the
+      // grace period) may still have renamed its bytes into place. Nothing can need them: remove the file.
       await remove();
+      if (blob === undefined) return undefined;
       this.statements.deleteBlob.run(digest);
       return blob;
+    });
+  }
+
+  whileBlobKept(digest: string, swap: () => Promise<void>) {
+    return this.fenced("lock the manifest to replace a blob's file", `replace the file of blob sha256:${digest}`, async () => {
+      if (this.statements.blob.get(digest) === undefined) return false;
+      await swap();
+      return true;
     });
   }
 

@@ -60,8 +60,19 @@ export interface Manifest {
    * `now`), calls `remove` to delete its bytes, and drops its row. Stages of
    * the same bytes serialise against this transaction, so none can claim the
    * blob between the check and the removal. Returns the blob if it was deleted.
+   * With no row at all, `remove` still runs unless an intent or lease needs
+   * the digest: a stage whose intent was dropped under it (a reset, a sweep
+   * of an over-long stage) may have renamed its bytes into place, and no row
+   * would ever own that file.
    */
   deleteBlobIfUnneeded(digest: string, now: number, remove: () => Promise<void>): Promise<BlobRecord | undefined>;
+  /**
+   * Runs `swap` (which replaces the blob's file with another holding the same
+   * bytes) inside the delete fence, and only while the blob's row exists, so
+   * a file can never be put back after the fence deleted the blob: that would
+   * leave a file no row knows. Returns whether `swap` ran.
+   */
+  whileBlobKept(digest: string, swap: () => Promise<void>): Promise<boolean>;
   /** Intents created at or before `before` (stages that never finished). */
   staleIntents(before: number, limit: number): Promise<IntentRecord[]>;
   /** Every temp name an intent still names (so the temp sweep leaves them to the intent pass). */

@@ -54,11 +54,16 @@ it("filesystem: links a file in only if it is the file that was hashed; secureBl
   const target = store.pathOf(sha256("linked in"));
   expect((await fs.stat(target)).ino).toBe(ino);
   // The source could not be unlinked (say): secureBlob copies the blob to an inode of its own.
-  expect(await store.secureBlob!(sha256("linked in"))).toBe(true);
+  const keptFence = async (swap: () => Promise<void>) => (await swap(), true);
+  // Deleted meanwhile (the manifest's fence says so): the copy is dropped, the file is not put back.
+  expect(await store.secureBlob!(sha256("linked in"), async () => false)).toBe(false);
+  expect(await store.listTemp()).toEqual([]);
+  expect((await fs.stat(target)).ino).toBe(ino);
+  expect(await store.secureBlob!(sha256("linked in"), keptFence)).toBe(true);
   expect((await fs.stat(target)).ino).not.toBe(ino);
   expect((await fs.stat(target)).nlink).toBe(1);
   expect((await fs.stat(target)).mode & 0o777).toBe(0o400);
   await fs.appendFile(source, " and more");
   expect(await fs.readFile(target, "utf8")).toBe("linked in");
-  expect(await store.secureBlob!(sha256("linked in"))).toBe(false);
+  expect(await store.secureBlob!(sha256("linked in"), keptFence)).toBe(false);
 });

@@ -141,6 +141,38 @@ export function describeManifest(name: string, make: () => Promise<Manifest>): v
       expect(await m.deleteBlobIfUnneeded(hex(1), T0 + 100, remove)).toBeUndefined();
     });
 
+    it("removes bytes left under a digest that has no row, unless an intent or lease needs them", async () => {
+      const m = await make();
+      let removed = 0;
+      const remove = async () => void removed++;
+      await m.beginStage({ id: "i", digest: hex(7), tempName: null, createdAt: T0 }, 10);
+      await m.reset(); // drops the intent under the stage; the blob row stays until the fence removes it
+      expect(await m.deleteBlobIfUnneeded(hex(7), T0, remove)).toMatchObject({ digest: hex(7) });
+      // The stage then renames its bytes into place and fails to commit: no row, nothing needs them.
+      expect(await m.deleteBlobIfUnneeded(hex(7), T0, remove)).toBeUndefined();
+      expect(removed).toBe(2);
+      await m.beginStage({ id: "j", digest: hex(8), tempName: null, createdAt: T0 }, 10);
+      await m.abandonStage("j");
+      await m.beginStage({ id: "k", digest: hex(8), tempName: null, createdAt: T0 }, 10);
+      expect(await m.deleteBlobIfUnneeded(hex(8), T0, remove)).toBeUndefined();
+      expect(removed).toBe(2);
+    });
+
+    it("swaps a blob's file under the fence only while its row exists, serialised with a deletion", async () => {
+      const m = await make();
+      const a = await stage(m);
+      const events: string[] = [];
+      expect(await m.whileBlobKept(hex(1), async () => void events.push("swap while kept"))).toBe(true);
+      await m.releaseAttachment(a.record.id, undefined, T0);
+      // A deletion and a swap started together: whichever runs first, a deleted blob is never swapped back.
+      const deletion = m.deleteBlobIfUnneeded(hex(1), T0, async () => void events.push("delete"));
+      const swap = m.whileBlobKept(hex(1), async () => void events.push("swap after delete"));
+      expect(await deletion).toMatchObject({ digest: hex(1) });
+      expect(await swap).toBe(false);
+      expect(events).toEqual(["swap while kept", "delete"]);
+      expect(await m.whileBlobKept(hex(9), async () => void events.push("unknown"))).toBe(false);
+    });
+
     it("serialises a stage of the same bytes behind a deletion in progress", async () => {
       const m = await make();
       const a = await stage(m);

@@ -667,3 +667,39 @@ describe("issue 8: reads racing a release or a reset elsewhere", () => {
     }
   });
 });
+
+describe("issue 8: a reset between a stage's intent and its commit", () => {
+  it("leaves no blob file that no row owns (found by the kill -9 harness with resets in the mix)", async () => {
+    const root = freshDir("attache-reset-mid-stage-");
+    const dir = path.join(root, "store");
+    const tmp = path.join(dir, "tmp");
+    const resetter = await openStore({ dir, sweepInterval: false });
+    let resetNow = true;
+    // A move links its file into tmp/ after recording its intent: the reset lands just before that link.
+    const link = (async (from: string, to: string) => {
+      if (resetNow && String(to).startsWith(tmp)) {
+        resetNow = false;
+        await resetter.reset();
+      }
+      return nodeFileSystem.link(from, to);
+    }) as typeof nodeFileSystem.link;
+    const stager = await openStore({ dir, sweepInterval: false, fileSystem: { ...nodeFileSystem, link } });
+    const file = path.join(root, "moved.txt");
+    fs.writeFileSync(file, "bytes linked in after a reset");
+    try {
+      const outcome = await stager.stage(file, { mode: "move" }).then(
+        () => "resolved",
+        (err: unknown) => (isAttacheError(err) ? err.code : String(err)),
+      );
+      expect(resetNow).toBe(false);
+      expect(outcome).toBe("IO_ERROR");
+      expect(fs.readFileSync(file, "utf8")).toBe("bytes linked in after a reset");
+      expect(auditStore(dir).violations).toEqual([]);
+      const again = await stager.stage(file, { mode: "move" });
+      expect((await stager.read(again.ref)).toString()).toBe("bytes linked in after a reset");
+    } finally {
+      await stager.close();
+      await resetter.close();
+    }
+  });
+});
