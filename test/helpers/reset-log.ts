@@ -15,27 +15,8 @@ function lines(file: string): string[] {
   }
 }
 
-/** True when the log shows a reset that began and had not ended by the time the log was `mark` bytes long. */
-export function resetSince(file: string | undefined, mark: number): boolean {
-  if (file === undefined) return false;
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    return false;
-  }
-  const endedBefore = new Set(
-    text
-      .slice(0, mark)
-      .split("\n")
-      .filter((l) => l.startsWith("e "))
-      .map((l) => l.slice(2)),
-  );
-  return text
-    .split("\n")
-    .filter((l) => l.startsWith("b "))
-    .some((l) => !endedBefore.has(l.slice(2)));
-}
+/** The workers' own check, shared so that both sides read the log the same way. */
+export { resetSince } from "../stress/workload.mjs";
 
 /** Resets the log shows: how many began, and how many of those ended. */
 export function resetCounts(file: string | undefined): { begun: number; ended: number } {
