@@ -79,6 +79,24 @@ export interface ResolvedOptions {
   readonly fileSystem: FileSystem | undefined;
 }
 
+/**
+ * `durability` and `busyTimeout` are shorthand for the embedded backends'
+ * own options. Given with injected backends that they cannot reach, they
+ * would be silently ignored: refuse them instead, and say where they go.
+ * (`fileSystem` also serves the store itself — path sources, named paths —
+ * so it is accepted with any backend.)
+ */
+function refuseOptionsNoBackendTakes(options: StoreOptions): void {
+  if (options.busyTimeout !== undefined && options.manifest !== undefined) {
+    throw invalidArgument("busyTimeout configures the default SQLite manifest; with an injected manifest, give its own option (sqliteManifest({ busyTimeoutMs })).");
+  }
+  if (options.durability !== undefined && options.manifest !== undefined && options.blobStore !== undefined) {
+    throw invalidArgument(
+      "durability configures the default backends; with an injected manifest and blob store, give their own options (sqliteManifest({ synchronous }), filesystemBlobStore({ fsync })).",
+    );
+  }
+}
+
 export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   if (typeof options !== "object" || options === null) {
     throw invalidArgument("openStore() takes an options object, such as { dir: \".attache\" }.");
@@ -99,6 +117,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   if (!DURABILITIES.includes(durability)) {
     throw invalidArgument(`durability must be "full", "normal" or "none"; got ${JSON.stringify(options.durability)}.`);
   }
+  refuseOptionsNoBackendTakes(options);
   return Object.freeze({
     dir: path.resolve(dir),
     defaultTtlMs: parseTtl(options.defaultTtl ?? "24h", "defaultTtl"),
