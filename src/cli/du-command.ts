@@ -8,26 +8,11 @@ import { InvalidArgumentError, type Command } from "commander";
 import type { ScopeMetrics } from "../index.js";
 import { formatBytes, formatRelative, plural, renderTable } from "./format.js";
 import { parseCountOption, USAGE_ERROR } from "./option-parsers.js";
+import { scopeMetricsJson } from "./json-shapes.js";
 import { writeJson, writeOut } from "./output.js";
 import { globalsOf, withStore } from "./store-session.js";
 
 const DEFAULT_LIMIT = 10;
-
-/** {@link ScopeMetrics} as JSON, keys in the documented order: `nextExpiryAt` as an ISO string or `null`. */
-export type ScopeMetricsJson = Omit<ScopeMetrics, "nextExpiryAt"> & { nextExpiryAt: string | null };
-
-export function scopeMetricsJson(m: ScopeMetrics): ScopeMetricsJson {
-  return {
-    scope: m.scope,
-    attachments: m.attachments,
-    logicalBytes: m.logicalBytes,
-    persistent: { count: m.persistent.count, bytes: m.persistent.bytes },
-    expirable: { count: m.expirable.count, bytes: m.expirable.bytes },
-    expired: { count: m.expired.count, bytes: m.expired.bytes },
-    leases: m.leases,
-    nextExpiryAt: m.nextExpiryAt === null ? null : m.nextExpiryAt.toISOString(),
-  };
-}
 
 /** `--limit` for `du`: a whole number, one or more. */
 function parseLimit(value: string): number {

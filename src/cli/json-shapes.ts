@@ -4,7 +4,7 @@
  * so that a field added to the library's types never leaks into the CLI's
  * output unannounced. Dates are ISO-8601 strings in UTC; "never" is `null`.
  */
-import type { Attachment, Metrics, VerifyReport } from "../index.js";
+import type { Attachment, Metrics, ScopeMetrics, VerifyReport } from "../index.js";
 
 /** An {@link Attachment} as JSON: the library's fields, dates as ISO strings. */
 export interface AttachmentJson {
@@ -70,6 +70,22 @@ export function metricsJson(metrics: Metrics): MetricsJson {
     expired: { count: metrics.expired.count, bytes: metrics.expired.bytes },
     leases: metrics.leases,
     nextExpiryAt: metrics.nextExpiryAt === null ? null : metrics.nextExpiryAt.toISOString(),
+  };
+}
+
+/** {@link ScopeMetrics} as JSON, keys in the documented order: `nextExpiryAt` as an ISO string or `null`. */
+export type ScopeMetricsJson = Omit<ScopeMetrics, "nextExpiryAt"> & { nextExpiryAt: string | null };
+
+export function scopeMetricsJson(m: ScopeMetrics): ScopeMetricsJson {
+  return {
+    scope: m.scope,
+    attachments: m.attachments,
+    logicalBytes: m.logicalBytes,
+    persistent: { count: m.persistent.count, bytes: m.persistent.bytes },
+    expirable: { count: m.expirable.count, bytes: m.expirable.bytes },
+    expired: { count: m.expired.count, bytes: m.expired.bytes },
+    leases: m.leases,
+    nextExpiryAt: m.nextExpiryAt === null ? null : m.nextExpiryAt.toISOString(),
   };
 }
 

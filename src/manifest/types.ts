@@ -243,16 +243,10 @@ export interface ListQuery {
 }
 
 /** One scope's part of {@link ManifestMetrics}; see `ScopeMetrics` in ../types.ts. */
-export interface ManifestScopeMetrics {
-  scope: string;
-  attachments: number;
-  logicalBytes: number;
-  persistent: { count: number; bytes: number };
-  expirable: { count: number; bytes: number };
-  expired: { count: number; bytes: number };
-  leases: number;
-  nextExpiryAt: number | null;
-}
+export type ManifestScopeMetrics = { scope: string } & Pick<
+  ManifestMetrics,
+  "attachments" | "logicalBytes" | "persistent" | "expirable" | "expired" | "leases" | "nextExpiryAt"
+>;
 
 export interface ManifestMetrics {
   attachments: number;
