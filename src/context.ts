@@ -1,6 +1,6 @@
-import type { BlobStore } from "./blobs/types.js";
+import type { BlobStore } from "./backends/blob-store.js";
 import type { FileSystem } from "./fs-seam.js";
-import type { AttachmentRecord, BlobRecord, Manifest } from "./manifest/types.js";
+import type { AttachmentRecord, BlobRecord, Manifest } from "./backends/manifest.js";
 import type { ResolvedOptions } from "./options.js";
 import { refOf } from "./ids.js";
 import { publishBlobDeleted } from "./telemetry.js";

@@ -30,9 +30,9 @@ export type {
   VerifyOptions,
   VerifyReport,
 } from "./types.js";
-export type { BlobStore, BlobWriter, StoredObject, TempObject } from "./blobs/types.js";
-export { filesystemBlobStore, type FilesystemBlobStoreOptions } from "./blobs/filesystem.js";
-export { memoryBlobStore, type MemoryBlobStoreOptions } from "./blobs/memory.js";
+export type { BlobStore, BlobWriter, StoredObject, TempObject } from "./backends/blob-store.js";
+export { filesystemBlobStore, type FilesystemBlobStoreOptions } from "./backends/filesystem/blob-store.js";
+export { memoryBlobStore, type MemoryBlobStoreOptions } from "./backends/memory/blob-store.js";
 export type {
   AttachmentRecord,
   BlobRecord,
@@ -45,7 +45,7 @@ export type {
   ManifestMetrics,
   ManifestScopeMetrics,
   StagedAttachment,
-} from "./manifest/types.js";
-export { sqliteManifest, type SqliteManifestOptions } from "./manifest/sqlite.js";
-export { memoryManifest } from "./manifest/memory.js";
+} from "./backends/manifest.js";
+export { sqliteManifest, type SqliteManifestOptions } from "./backends/sqlite/manifest.js";
+export { memoryManifest } from "./backends/memory/manifest.js";
 export { nodeFileSystem, type FileSystem } from "./fs-seam.js";

@@ -5,7 +5,7 @@
  * once and the digest describes exactly what was written.
  */
 import { createHash } from "node:crypto";
-import type { BlobWriter } from "./blobs/types.js";
+import type { BlobWriter } from "./backends/blob-store.js";
 import { aborted, AttacheError, ioError, tooLarge } from "./errors.js";
 import { SNIFF_BYTES } from "./content-type.js";
 import { invalidSource, type OpenedSource } from "./source.js";

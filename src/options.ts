@@ -1,9 +1,9 @@
 import path from "node:path";
-import type { BlobStore } from "./blobs/types.js";
+import type { BlobStore } from "./backends/blob-store.js";
 import { parseDuration, type Duration } from "./duration.js";
 import { invalidArgument } from "./errors.js";
 import type { FileSystem } from "./fs-seam.js";
-import type { Manifest } from "./manifest/types.js";
+import type { Manifest } from "./backends/manifest.js";
 import { parseTtl } from "./stage-options.js";
 
 /** Options of {@link openStore}. Every one is optional. */

@@ -14,7 +14,7 @@ import type { StoreContext } from "./context.js";
 import { integrityError, ioError } from "./errors.js";
 import { errnoCode, nodeFileSystem } from "./fs-seam.js";
 import { refOf } from "./ids.js";
-import type { AttachmentRecord } from "./manifest/types.js";
+import type { AttachmentRecord } from "./backends/manifest.js";
 
 /** What stands at a path where a regular file is expected, for messages. */
 function kindOf(stats: Stats): string {

@@ -18,7 +18,7 @@ import { deleteBlobIfUnneeded, secureBlob, type StoreContext } from "./context.j
 import { aborted, AttacheError, invalidArgument, ioError } from "./errors.js";
 import { newId } from "./ids.js";
 import { hashSource, type Hashed } from "./ingest.js";
-import type { AttachmentRecord, StagedAttachment } from "./manifest/types.js";
+import type { AttachmentRecord, StagedAttachment } from "./backends/manifest.js";
 import { isInsideDirectory, unlinkIfSame, type FileIdentity } from "./file-identity.js";
 import { sanitizeName } from "./names.js";
 import { invalidSource, openSource, type OpenedSource } from "./source.js";

@@ -5,16 +5,16 @@
  */
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { filesystemBlobStore } from "./blobs/filesystem.js";
+import { filesystemBlobStore } from "./backends/filesystem/blob-store.js";
 import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
 import { diskReserve, type DiskReserve } from "./disk-reserve.js";
 import { AttacheError, invalidArgument, ioError, isAttacheError, notFound, storeClosed } from "./errors.js";
 import { fileSlots } from "./file-slots.js";
 import { nodeFileSystem } from "./fs-seam.js";
 import { isId, newId, parseRef, refOf } from "./ids.js";
-import { isLive } from "./manifest/merge.js";
-import { sqliteManifest } from "./manifest/sqlite.js";
-import type { AttachmentRecord, ManifestScopeMetrics } from "./manifest/types.js";
+import { isLive } from "./backends/merge.js";
+import { sqliteManifest } from "./backends/sqlite/manifest.js";
+import type { AttachmentRecord, ManifestScopeMetrics } from "./backends/manifest.js";
 import { resolveOptions, type ResolvedOptions, type StoreOptions } from "./options.js";
 import { localPathOf, openVerified, readVerified } from "./read.js";
 import { stageSource } from "./stage.js";

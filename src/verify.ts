@@ -20,7 +20,7 @@ import type { Readable } from "node:stream";
 import { freeBlobsOf, secureBlob, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
 import { errnoCode } from "./fs-seam.js";
-import type { AttachmentRecord } from "./manifest/types.js";
+import type { AttachmentRecord } from "./backends/manifest.js";
 import { openRaw } from "./read.js";
 import { publishBlobDeleted, publishReleased } from "./telemetry.js";
 import type { VerifyOptions, VerifyReport } from "./types.js";

@@ -3,7 +3,7 @@
 // Staging a million attachments through stage() takes far longer than the
 // benchmark may (every stage fsyncs a temp file and commits two
 // transactions), so the sweep and memory scenarios build the manifest rows
-// directly, in the schema attache itself creates (src/manifest/sqlite.ts):
+// directly, in the schema attache itself creates (src/backends/sqlite/):
 // the store is first opened through the public API (which creates the
 // schema), then closed; the rows are inserted with better-sqlite3 exactly as
 // `commitStage` would leave them (one attachment per distinct blob, the

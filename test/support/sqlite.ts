@@ -7,7 +7,7 @@ const keptAlive: unknown[] = [];
  * manifest. The connection and every statement it prepares stay reachable for
  * the life of the test process: better-sqlite3 12 on Node 24 can abort the
  * process when the garbage collector finalises them (see
- * src/manifest/sqlite-connection.ts).
+ * src/backends/sqlite/connection.ts).
  */
 export function openSqlite(file: string, options?: Database.Options): Database.Database {
   const db = new Database(file, options);

@@ -5,7 +5,7 @@
  * sleeping in SQLite's own busy handler; it must be waited out, not reported.
  */
 import { expect, it } from "vitest";
-import { isBusy, retryWhileBusy } from "../../src/manifest/sqlite-connection.js";
+import { isBusy, retryWhileBusy } from "../../src/backends/sqlite/connection.js";
 
 const sqliteError = (code: string) => Object.assign(new Error(code), { code });
 

@@ -1,6 +1,6 @@
 import { AttacheError } from "../errors.js";
 import type { AttachmentChanges } from "../update-options.js";
-import type { AttachmentRecord, StagedAttachment } from "./types.js";
+import type { AttachmentRecord, StagedAttachment } from "./manifest.js";
 
 /**
  * `commitStage` found its intent gone: a sweep took the stage for a crash

@@ -6,8 +6,8 @@
  * costs a few indexed lookups plus work proportional to the expired
  * attachments awaiting the sweep, never a scan of the store.
  */
-import type { SharedConnection } from "./sqlite-connection.js";
-import type { ManifestMetrics, ManifestScopeMetrics } from "./types.js";
+import type { SharedConnection } from "./connection.js";
+import type { ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
 export const SCHEMA_VERSION = 5;

@@ -4,9 +4,9 @@
  * share one instance. Every write runs on a mutex, so the blob-deletion fence
  * (which spans an await) serialises against stages exactly as in SQLite.
  */
-import { Mutex } from "../mutex.js";
-import type { AttachmentChanges } from "../update-options.js";
-import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
+import { Mutex } from "../../mutex.js";
+import type { AttachmentChanges } from "../../update-options.js";
+import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
 import type {
   AttachmentRecord,
   BlobRecord,
@@ -18,7 +18,7 @@ import type {
   ManifestMetrics,
   ManifestScopeMetrics,
   StagedAttachment,
-} from "./types.js";
+} from "../manifest.js";
 
 export function memoryManifest(): Manifest {
   return new MemoryManifest();

@@ -9,7 +9,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
-import type { BlobStore, BlobWriter, StoredObject, TempObject } from "./types.js";
+import type { BlobStore, BlobWriter, StoredObject, TempObject } from "../blob-store.js";
 
 export interface MemoryBlobStoreOptions {
   /** Where `localPath` materialises blobs. @default a new directory under os.tmpdir() */

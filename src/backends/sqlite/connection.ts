@@ -1,9 +1,9 @@
 import Database from "better-sqlite3";
 import fs from "node:fs";
 import path from "node:path";
-import { makeDirectorySync } from "../make-directory.js";
-import { Mutex } from "../mutex.js";
-import { migrate } from "./sqlite-schema.js";
+import { makeDirectorySync } from "../../make-directory.js";
+import { Mutex } from "../../mutex.js";
+import { migrate } from "./schema.js";
 
 /**
  * SQLite's own busy handler (`busy_timeout`) waits for a lock by sleeping on

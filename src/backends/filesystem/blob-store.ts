@@ -14,10 +14,10 @@ import { createReadStream, type Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { isSameFile, lstatIfPresent } from "../file-identity.js";
-import { errnoCode, nodeFileSystem, type FileSystem } from "../fs-seam.js";
-import { makeDirectory } from "../make-directory.js";
-import type { BlobStore, BlobWriter, StoredObject, TempObject } from "./types.js";
+import { isSameFile, lstatIfPresent } from "../../file-identity.js";
+import { errnoCode, nodeFileSystem, type FileSystem } from "../../fs-seam.js";
+import { makeDirectory } from "../../make-directory.js";
+import type { BlobStore, BlobWriter, StoredObject, TempObject } from "../blob-store.js";
 
 export interface FilesystemBlobStoreOptions {
   /** The store's directory; `blobs/` and `tmp/` are created inside it. */

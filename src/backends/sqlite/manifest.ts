@@ -15,13 +15,13 @@
  */
 import Database from "better-sqlite3";
 import path from "node:path";
-import { ioError } from "../errors.js";
-import type { Mutex } from "../mutex.js";
-import type { StageMode } from "../types.js";
-import type { AttachmentChanges } from "../update-options.js";
-import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "./merge.js";
-import { isBusy, openConnection, releaseConnection, retryWhileBusy, truncateWal, type SharedConnection } from "./sqlite-connection.js";
-import { readLargestScopes, readMetrics, readScopeMetrics } from "./sqlite-schema.js";
+import { ioError } from "../../errors.js";
+import type { Mutex } from "../../mutex.js";
+import type { StageMode } from "../../types.js";
+import type { AttachmentChanges } from "../../update-options.js";
+import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
+import { isBusy, openConnection, releaseConnection, retryWhileBusy, truncateWal, type SharedConnection } from "./connection.js";
+import { readLargestScopes, readMetrics, readScopeMetrics } from "./schema.js";
 import type {
   AttachmentRecord,
   BlobRecord,
@@ -32,7 +32,7 @@ import type {
   Manifest,
   ManifestMetrics,
   ManifestScopeMetrics,
-} from "./types.js";
+} from "../manifest.js";
 
 export interface SqliteManifestOptions {
   /** The database file, e.g. `<dir>/manifest.db`. */
