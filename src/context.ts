@@ -1,46 +1,68 @@
 import type { BlobStore } from "./backends/blob-store.js";
-import type { FileSystem } from "./fs-seam.js";
 import type { AttachmentRecord, BlobRecord, Manifest } from "./backends/manifest.js";
+import type { LocalCache } from "./cache/types.js";
+import { deleteUnneeded } from "./fence.js";
+import type { FileSystem } from "./fs-seam.js";
+import { newId, refOf } from "./ids.js";
 import type { ResolvedOptions } from "./options.js";
-import { refOf } from "./ids.js";
-import { publishBlobDeleted } from "./telemetry.js";
 import type { Attachment } from "./types.js";
+import type { Writer } from "./writer.js";
 
-/** What the store's parts share: its options, its two backends and its clock. */
+/** What the store's parts share: its options, its two backends, its clock, this handle as a writer, and its local cache. */
 export interface StoreContext {
   readonly options: ResolvedOptions;
   readonly blobs: BlobStore;
   readonly manifest: Manifest;
   readonly fs: FileSystem;
+  readonly writer: Writer;
+  /** Verified local copies of blobs, for a blob store without local files; `null` when the blobs are local files. */
+  readonly cache: LocalCache | null;
   now(): number;
-}
-
-/** Deletes a blob through the manifest's fence, if nothing needs it any more. */
-export async function deleteBlobIfUnneeded(ctx: StoreContext, digest: string): Promise<BlobRecord | undefined> {
-  const blob = await ctx.manifest.deleteBlobIfUnneeded(digest, ctx.now(), () => ctx.blobs.delete(digest));
-  if (blob !== undefined) publishBlobDeleted(`sha256:${digest}`, blob.size);
-  return blob;
 }
 
 /**
  * Gives the blob an inode of its own if something outside the store shares
- * it (see `BlobStore.secureBlob`), swapping the file under the delete fence.
- * Returns whether it copied; stores without local files have nothing to do.
+ * it (see `LocalBlobFiles.secureBlob`), copying and swapping the file while
+ * an intent pins the blob. Returns whether it copied; stores without local
+ * files have nothing to do.
  */
 export async function secureBlob(ctx: StoreContext, digest: string): Promise<boolean> {
-  if (ctx.blobs.secureBlob === undefined) return false;
-  return ctx.blobs.secureBlob(digest, (swap) => ctx.manifest.whileBlobKept(digest, swap));
+  const local = ctx.blobs.local;
+  if (local === undefined) return false;
+  const writer = ctx.writer;
+  await writer.ready();
+  return local.secureBlob(digest, writer.id, async (swap) => {
+    const intent = { id: newId(), digest, tempName: null, writer: writer.id, createdAt: ctx.now() };
+    writer.intents.add(intent.id);
+    try {
+      if (!(await ctx.manifest.pins.holdBlob(intent))) return false;
+      try {
+        await swap();
+        return true;
+      } finally {
+        await ctx.manifest.pins.dropIntent(intent.id);
+      }
+    } finally {
+      writer.intents.delete(intent.id);
+    }
+  });
 }
 
 /** Frees the blobs of attachments that were just dropped, once each. */
 export async function freeBlobsOf(ctx: StoreContext, records: AttachmentRecord[]): Promise<BlobRecord[]> {
   const digests = new Set(records.filter((r) => r.referencePath === null).map((r) => r.digest));
-  const freed: BlobRecord[] = [];
-  for (const digest of digests) {
-    const blob = await deleteBlobIfUnneeded(ctx, digest);
-    if (blob !== undefined) freed.push(blob);
-  }
-  return freed;
+  return deleteUnneeded(ctx, [...digests]);
+}
+
+/**
+ * Where the attachment's bytes are a local file on this host right now: the
+ * reference file, the blob's file, or a cached copy; `null` when there is
+ * none (remote bytes not fetched here).
+ */
+export function localFileOf(ctx: StoreContext, record: AttachmentRecord): string | null {
+  if (record.referencePath !== null) return record.referencePath;
+  if (ctx.blobs.local !== undefined) return ctx.blobs.local.pathOf(record.digest);
+  return ctx.cache?.pathIfCached(record.digest, record.size) ?? null;
 }
 
 /** The public, frozen view of a manifest record. */
@@ -54,7 +76,7 @@ export function toAttachment(ctx: StoreContext, record: AttachmentRecord): Attac
     contentType: record.contentType,
     digest: `sha256:${record.digest}`,
     checksum: record.digest,
-    path: record.referencePath ?? ctx.blobs.pathOf(record.digest),
+    path: localFileOf(ctx, record),
     mode: record.mode,
     persist: record.persist,
     ttlMs: record.ttlMs,

@@ -30,14 +30,19 @@ export type {
   VerifyOptions,
   VerifyReport,
 } from "./types.js";
-export type { BlobStore, BlobWriter, StoredObject, TempObject } from "./backends/blob-store.js";
+export type { BlobStore, BlobWriter, LocalBlobFiles, StoredObject, TempObject } from "./backends/blob-store.js";
+export { tempNameFor, writerOfTemp } from "./backends/blob-store.js";
 export { filesystemBlobStore, type FilesystemBlobStoreOptions } from "./backends/filesystem/blob-store.js";
 export { memoryBlobStore, type MemoryBlobStoreOptions } from "./backends/memory/blob-store.js";
 export type {
   AttachmentRecord,
+  AttachmentTable,
   BlobRecord,
-  BlobRepair,
+  BlobTable,
   CommitResult,
+  CondemnedBlob,
+  PinTable,
+  WriterRecord,
   IntentRecord,
   LeaseRecord,
   ListQuery,
@@ -49,3 +54,4 @@ export type {
 export { sqliteManifest, type SqliteManifestOptions } from "./backends/sqlite/manifest.js";
 export { memoryManifest } from "./backends/memory/manifest.js";
 export { nodeFileSystem, type FileSystem } from "./fs-seam.js";
+export { parseByteSize, type ByteSize } from "./cache/byte-size.js";

@@ -74,7 +74,7 @@ export async function reclaimNamedPaths(ctx: StoreContext): Promise<number> {
   }
   let removed = 0;
   for (const name of names) {
-    if (LEASE_ID.test(name) && (await ctx.manifest.hasLease(name))) continue;
+    if (LEASE_ID.test(name) && (await ctx.manifest.pins.hasLease(name))) continue;
     await ctx.fs.rm(path.join(leasesRoot(ctx), name), { recursive: true, force: true });
     removed++;
   }

@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { BlobStore } from "./backends/blob-store.js";
 import { parseDuration, type Duration } from "./duration.js";
+import { parseByteSize, type ByteSize } from "./cache/byte-size.js";
 import { invalidArgument } from "./errors.js";
 import type { FileSystem } from "./fs-seam.js";
 import type { Manifest } from "./backends/manifest.js";
@@ -55,6 +56,17 @@ export interface StoreOptions {
    */
   manifest?: Manifest;
   /**
+   * Where verified local copies of blobs are kept when the blob store has no
+   * local files (the memory store, S3): `resolve()` and `lease()` fetch into
+   * it, the staging host writes through to it. Copies are read-only, kept
+   * while leased, evicted least-recently-used past `cacheSize`; several
+   * processes on one host may share it. Refused (INVALID_ARGUMENT) with a
+   * blob store whose blobs are local files already. @default `<dir>/cache`
+   */
+  cacheDir?: string;
+  /** How much the local cache may hold: bytes, or a string such as `"10GiB"` or `"500MB"`. @default "1GiB" */
+  cacheSize?: ByteSize;
+  /**
    * The filesystem calls the default blob store makes; a seam for fault
    * injection in tests. @default node:fs/promises
    */
@@ -77,6 +89,8 @@ export interface ResolvedOptions {
   readonly blobStore: BlobStore | undefined;
   readonly manifest: Manifest | undefined;
   readonly fileSystem: FileSystem | undefined;
+  readonly cacheDir: string | undefined;
+  readonly cacheSize: number;
 }
 
 /**
@@ -87,6 +101,9 @@ export interface ResolvedOptions {
  * so it is accepted with any backend.)
  */
 function refuseOptionsNoBackendTakes(options: StoreOptions): void {
+  if ((options.cacheDir !== undefined || options.cacheSize !== undefined) && options.blobStore === undefined) {
+    throw invalidArgument("cacheDir and cacheSize configure the local cache of a blob store without local files (memory, S3); the default filesystem blob store needs none.");
+  }
   if (options.busyTimeout !== undefined && options.manifest !== undefined) {
     throw invalidArgument("busyTimeout configures the default SQLite manifest; with an injected manifest, give its own option (sqliteManifest({ busyTimeoutMs })).");
   }
@@ -130,5 +147,15 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     blobStore: options.blobStore,
     manifest: options.manifest,
     fileSystem: options.fileSystem,
+    cacheDir: resolveCacheDir(options.cacheDir),
+    cacheSize: parseByteSize(options.cacheSize ?? "1GiB", "cacheSize"),
   });
+}
+
+function resolveCacheDir(cacheDir: unknown): string | undefined {
+  if (cacheDir === undefined) return undefined;
+  if (typeof cacheDir !== "string" || cacheDir.trim() === "" || cacheDir.includes("\0")) {
+    throw invalidArgument(`cacheDir must be a directory path; got ${JSON.stringify(cacheDir)}.`);
+  }
+  return path.resolve(cacheDir);
 }

@@ -11,9 +11,10 @@ import { constants, createReadStream, lstatSync, statSync, type Stats } from "no
 import type { FileHandle } from "node:fs/promises";
 import { Readable, Transform } from "node:stream";
 import type { StoreContext } from "./context.js";
-import { integrityError, ioError } from "./errors.js";
+import { integrityError, ioError, isAttacheError } from "./errors.js";
 import { errnoCode, nodeFileSystem } from "./fs-seam.js";
 import { refOf } from "./ids.js";
+import type { LocalBlobFiles } from "./backends/blob-store.js";
 import type { AttachmentRecord } from "./backends/manifest.js";
 
 /** What stands at a path where a regular file is expected, for messages. */
@@ -136,8 +137,18 @@ export async function openRaw(ctx: StoreContext, record: AttachmentRecord): Prom
   return (await openBytes(ctx, record)).stream;
 }
 
+/** Where the bytes are, for messages: a local file, or the blob in a store without local files. */
 function locationOf(ctx: StoreContext, record: AttachmentRecord): string {
-  return record.referencePath ?? ctx.blobs.pathOf(record.digest);
+  return record.referencePath ?? ctx.blobs.local?.pathOf(record.digest) ?? `sha256:${record.digest} in the ${ctx.blobs.kind} blob store`;
+}
+
+/** The first errno-style code along an error's `cause` chain. */
+function causeCode(err: unknown): string | undefined {
+  for (let at = err, depth = 0; at !== undefined && at !== null && depth < 8; at = (at as { cause?: unknown }).cause, depth++) {
+    const code = errnoCode(at);
+    if (code !== undefined && code.startsWith("E")) return code;
+  }
+  return undefined;
 }
 
 function missingBytes(ctx: StoreContext, record: AttachmentRecord, cause: unknown) {
@@ -218,7 +229,7 @@ export async function openVerified(ctx: StoreContext, record: AttachmentRecord):
  * one copy and no more than its own size in memory.
  */
 export async function readVerified(ctx: StoreContext, record: AttachmentRecord): Promise<Buffer> {
-  const file = record.referencePath ?? (ctx.blobs.kind === "filesystem" ? ctx.blobs.pathOf(record.digest) : null);
+  const file = record.referencePath ?? ctx.blobs.local?.pathOf(record.digest) ?? ctx.cache?.pathIfCached(record.digest, record.size) ?? null;
   if (file !== null) return readFileVerified(ctx, record, file);
   const raw = await openOrFail(ctx, record);
   const hash = createHash("sha256");
@@ -300,13 +311,8 @@ async function readFileVerified(ctx: StoreContext, record: AttachmentRecord, fil
  * found there is a changed file, as staging refuses symlinks.
  */
 export async function localPathOf(ctx: StoreContext, record: AttachmentRecord): Promise<string> {
-  let file: string;
-  try {
-    file = record.referencePath ?? (await ctx.blobs.localPath(record.digest));
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") throw missingBytes(ctx, record, err);
-    throw ioError(`find the bytes of ${refOf(record.id)}`, err);
-  }
+  if (record.referencePath === null && ctx.blobs.local === undefined) return cachedCopyOf(ctx, record);
+  const file = record.referencePath ?? (ctx.blobs.local as LocalBlobFiles).pathOf(record.digest);
   const noFollow = record.referencePath !== null;
   let stats: Stats;
   try {
@@ -322,4 +328,26 @@ export async function localPathOf(ctx: StoreContext, record: AttachmentRecord): 
   if (!stats.isFile()) throw missingBytes(ctx, record, notRegularFile(file, kindOf(stats)));
   if (stats.size !== record.size) throw wrongSize(ctx, record, String(stats.size));
   return file;
+}
+
+/**
+ * The path of a verified, read-only copy of a blob held in a store without
+ * local files, fetched into the local cache if it is not there yet.
+ */
+async function cachedCopyOf(ctx: StoreContext, record: AttachmentRecord): Promise<string> {
+  const cache = ctx.cache;
+  if (cache === null) throw ioError(`find the bytes of ${refOf(record.id)}`, new Error("the store has no local cache for a blob store without local files"));
+  try {
+    return await cache.ensure(record.digest, record.size, () => ctx.blobs.openRead(record.digest));
+  } catch (err) {
+    if (causeCode(err) === "ENOENT") throw missingBytes(ctx, record, err);
+    if (isAttacheError(err, "INTEGRITY_ERROR")) {
+      throw integrityError(refOf(record.id), locationOf(ctx, record), `The bytes of ${refOf(record.id)} in the ${ctx.blobs.kind} blob store are damaged: ${err.message}`, {
+        expected: err.expected,
+        actual: err.actual,
+        cause: err,
+      });
+    }
+    throw err;
+  }
 }

@@ -14,10 +14,12 @@
 import { constants } from "node:fs";
 import path from "node:path";
 import { detectContentType } from "./content-type.js";
-import { deleteBlobIfUnneeded, secureBlob, type StoreContext } from "./context.js";
+import { secureBlob, type StoreContext } from "./context.js";
+import { awaitRevival, deleteUnneeded } from "./fence.js";
 import { aborted, AttacheError, invalidArgument, ioError } from "./errors.js";
 import { newId } from "./ids.js";
 import { hashSource, type Hashed } from "./ingest.js";
+import type { BlobWriter } from "./backends/blob-store.js";
 import type { AttachmentRecord, StagedAttachment } from "./backends/manifest.js";
 import { isInsideDirectory, unlinkIfSame, type FileIdentity } from "./file-identity.js";
 import { sanitizeName } from "./names.js";
@@ -42,6 +44,11 @@ export async function stageSource(
   const noFollow = options.mode !== "copy";
   const opened = await openSource(source, ctx.fs, { noFollow });
   try {
+    if (options.mode === "reference" && ctx.blobs.local === undefined) {
+      throw invalidArgument(
+        `mode "reference" needs a blob store with local files: the ${ctx.blobs.kind} blob store keeps bytes elsewhere, where other hosts could not read the outside file. Use mode "copy".`,
+      );
+    }
     if (options.mode !== "copy") {
       if (opened.path === null) {
         throw invalidArgument(`mode "${options.mode}" needs a path source (a string or file: URL); use mode "copy" for bytes and streams.`);
@@ -129,29 +136,40 @@ async function commitManaged(
   options: ResolvedStageOptions,
   cleanUp?: () => Promise<void>,
 ): Promise<StageOutcome> {
+  const writer = ctx.writer;
   const intentId = newId();
+  writer.intents.add(intentId);
   try {
-    await ctx.manifest.beginStage({ id: intentId, digest: hashed.digest, tempName, createdAt: ctx.now() }, hashed.size);
-  } catch (err) {
-    throw ioError("record the stage in the manifest", err);
-  }
-  try {
-    let wrote: boolean;
+    let blobState: "ok" | "condemned";
     try {
-      wrote = await putInPlace();
+      await writer.ready();
+      const intent = { id: intentId, digest: hashed.digest, tempName, writer: writer.id, createdAt: ctx.now() };
+      blobState = await ctx.manifest.pins.beginStage(intent, hashed.size);
     } catch (err) {
-      throw err === CAPTURE_UNSUPPORTED ? err : ioError("put the staged bytes in place", err);
+      throw ioError("record the stage in the manifest", err);
     }
-    const staged = await describeStaged();
-    throwIfAborted(options);
-    const { record, merged } = await ctx.manifest.commitStage(intentId, staged);
-    return { record, created: !merged, deduplicated: merged || !wrote };
-  } catch (err) {
-    // Undo: what the caller put in place, the intent, then the blob if this stage was its only reason to exist.
-    await cleanUp?.().catch(() => undefined);
-    await ctx.manifest.abandonStage(intentId).catch(() => undefined);
-    await deleteBlobIfUnneeded(ctx, hashed.digest).catch(() => undefined);
-    throw err;
+    try {
+      // The blob's bytes are being deleted: wait for that to end, then put them back in place.
+      if (blobState === "condemned") await awaitRevival(ctx, hashed.digest, options.signal);
+      let wrote: boolean;
+      try {
+        wrote = await putInPlace();
+      } catch (err) {
+        throw err === CAPTURE_UNSUPPORTED || err instanceof AttacheError ? err : ioError("put the staged bytes in place", err);
+      }
+      const staged = await describeStaged();
+      throwIfAborted(options);
+      const { record, merged } = await ctx.manifest.attachments.commitStage(intentId, staged);
+      return { record, created: !merged, deduplicated: merged || !wrote };
+    } catch (err) {
+      // Undo: what the caller put in place, the intent, then the blob if this stage was its only reason to exist.
+      await cleanUp?.().catch(() => undefined);
+      await ctx.manifest.pins.dropIntent(intentId).catch(() => undefined);
+      await deleteUnneeded(ctx, [hashed.digest]).catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    writer.intents.delete(intentId);
   }
 }
 
@@ -163,11 +181,11 @@ async function commitManaged(
  * copied, so a new file costs one pass and a known one costs a hash.
  */
 async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
-  if (opened.rereadable && opened.size !== null && (await ctx.manifest.hasBlobOfSize(opened.size).catch(() => false))) {
+  if (opened.rereadable && opened.size !== null && (await ctx.manifest.blobs.hasSize(opened.size).catch(() => false))) {
     const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
     checkChecksum(options, hashed);
     await opened.assertUnchanged();
-    if ((await ctx.manifest.getBlob(hashed.digest).catch(() => undefined)) !== undefined) {
+    if ((await ctx.manifest.blobs.get(hashed.digest).catch(() => undefined)) !== undefined) {
       throwIfAborted(options);
       return commitManaged(
         ctx,
@@ -190,25 +208,29 @@ async function writeCopy(
   options: ResolvedStageOptions,
   expected: Hashed,
 ): Promise<boolean> {
-  const writer = await ctx.blobs.createWriter();
+  const writer = await openWriter(ctx);
   try {
     const hashed = await hashSource(opened, { writer, maxSize: ctx.options.maxSize, signal: options.signal });
     if (hashed.digest !== expected.digest) {
       throw invalidSource(`${opened.path ?? "The source"} changed while it was being staged; nothing was kept. Stage it again once it is complete.`);
     }
     await writer.finish();
-    return await ctx.blobs.commit(writer.tempName, hashed.digest, hashed.size);
+    const wrote = await ctx.blobs.commit(writer.tempName, hashed.digest, hashed.size);
+    await writer.keep(hashed);
+    return wrote;
   } catch (err) {
     await writer.abort().catch(() => undefined);
     throw err;
+  } finally {
+    writer.done();
   }
 }
 
 /** The common case: one pass that hashes the bytes as it writes them to a temp object. */
 async function copyIn(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
-  let writer;
+  let writer: StageWriter;
   try {
-    writer = await ctx.blobs.createWriter();
+    writer = await openWriter(ctx);
   } catch (err) {
     throw ioError("create a temp file for the staged bytes", err);
   }
@@ -225,7 +247,7 @@ async function copyIn(ctx: StoreContext, opened: OpenedSource, options: Resolved
     }
     throwIfAborted(options);
     const tempName = writer.tempName;
-    return await commitManaged(
+    const outcome = await commitManaged(
       ctx,
       hashed,
       tempName,
@@ -236,11 +258,54 @@ async function copyIn(ctx: StoreContext, opened: OpenedSource, options: Resolved
       () => describe(ctx, opened, options, hashed, null),
       options,
     );
+    await writer.keep(hashed);
+    return outcome;
   } catch (err) {
     await writer.abort().catch(() => undefined);
     if (placed) await ctx.blobs.removeTemp(writer.tempName).catch(() => undefined);
     throw err;
+  } finally {
+    writer.done();
   }
+}
+
+/**
+ * A temp object of this handle's writer, known to it while in hand (its own
+ * sweep leaves it alone), and — with a local cache — teeing every chunk into
+ * a cached copy, so that the host that stages bytes has them as a local file
+ * without reading them back (write-through).
+ */
+interface StageWriter extends BlobWriter {
+  /** Commits the cached copy once the blob is in place (never fails the stage). */
+  keep(hashed: Hashed): Promise<void>;
+  /** Forgets the temp object (committed or aborted). */
+  done(): void;
+}
+
+async function openWriter(ctx: StoreContext): Promise<StageWriter> {
+  const owner = ctx.writer;
+  await owner.ready();
+  const writer = await ctx.blobs.createWriter(owner.id);
+  owner.temps.add(writer.tempName);
+  const copy = ctx.cache?.writeThrough();
+  return {
+    tempName: writer.tempName,
+    write(chunk) {
+      copy?.write(chunk);
+      return writer.write(chunk);
+    },
+    finish: () => writer.finish(),
+    async abort() {
+      await copy?.abort();
+      await writer.abort();
+    },
+    async keep(hashed) {
+      await copy?.commit(hashed.digest, hashed.size);
+    },
+    done() {
+      owner.temps.delete(writer.tempName);
+    },
+  };
 }
 
 /**
@@ -262,21 +327,30 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
   const stats = opened.stats as NonNullable<OpenedSource["stats"]>;
   const identity: FileIdentity = { dev: stats.dev, ino: stats.ino };
   await assertRemovable(ctx, file);
+  const local = ctx.blobs.local;
   const blobs = ctx.blobs;
-  const linkFile = blobs.linkFile?.bind(blobs);
-  const storeDevice = linkFile === undefined ? null : await blobs.localDevice().catch(() => null);
-  if (linkFile !== undefined && storeDevice !== null && stats.dev === storeDevice && stats.nlink === 1) {
+  const storeDevice = local === undefined ? null : await local.device().catch(() => null);
+  if (local !== undefined && storeDevice !== null && stats.dev === storeDevice && stats.nlink === 1) {
     const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
     checkChecksum(options, hashed);
     await opened.assertUnchanged();
     throwIfAborted(options);
-    const tempName = (blobs.newTempName as () => string)();
+    const writer = ctx.writer;
     const marker = newId();
+    writer.intents.add(marker);
     try {
-      await ctx.manifest.beginStage({ id: marker, digest: hashed.digest, tempName: null, linkedFrom: file, createdAt: ctx.now() }, hashed.size);
+      await writer.ready();
+      await ctx.manifest.pins.beginStage(
+        { id: marker, digest: hashed.digest, tempName: null, linkedFrom: file, writer: writer.id, createdAt: ctx.now() },
+        hashed.size,
+      );
     } catch (err) {
+      writer.intents.delete(marker);
       throw ioError("record the move in the manifest", err);
     }
+    const tempName = local.newTempName(writer.id);
+    writer.temps.add(tempName);
+    try {
     const secure = () => secureBlob(ctx, hashed.digest);
     let outcome: StageOutcome | undefined;
     try {
@@ -285,7 +359,7 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
         hashed,
         tempName,
         async () => {
-          const linked = await linkFile(file, tempName, identity);
+          const linked = await local.linkFile(file, tempName, identity);
           if (linked === "changed") throw sourceChanged(file);
           if (linked === "unsupported") throw CAPTURE_UNSUPPORTED;
           return blobs.commit(tempName, hashed.digest, hashed.size);
@@ -296,11 +370,11 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
           await blobs.removeTemp(tempName);
           await secure();
           // Before the blob is freed: the marker pins it too.
-          await ctx.manifest.abandonStage(marker);
+          await ctx.manifest.pins.dropIntent(marker);
         },
       );
     } catch (err) {
-      await ctx.manifest.abandonStage(marker).catch(() => undefined);
+      await ctx.manifest.pins.dropIntent(marker).catch(() => undefined);
       if (err !== CAPTURE_UNSUPPORTED) throw err;
       // Fall through to a copy: the file is where it was, untouched.
     }
@@ -316,8 +390,12 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
         await undoMove(ctx, outcome, marker, secure);
         throw ioError(`keep the bytes of ${file} apart from the file itself (it could not be removed); nothing was kept and the file is where it was`, err, file);
       }
-      await ctx.manifest.abandonStage(marker).catch(() => undefined);
+      await ctx.manifest.pins.dropIntent(marker).catch(() => undefined);
       return outcome;
+    }
+    } finally {
+      writer.temps.delete(tempName);
+      writer.intents.delete(marker);
     }
   }
   const outcome = await stageCopy(ctx, opened, options);
@@ -335,15 +413,16 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
  */
 async function undoMove(ctx: StoreContext, outcome: StageOutcome, marker: string, secure: () => Promise<unknown> | undefined): Promise<void> {
   if (outcome.created) {
-    const released = await ctx.manifest.releaseAttachment(outcome.record.id, undefined, ctx.now()).catch(() => undefined);
+    const released = await ctx.manifest.attachments.release(outcome.record.id, undefined, ctx.now()).catch(() => undefined);
     if (released === undefined) return;
   }
-  await ctx.manifest.abandonStage(marker).catch(() => undefined);
-  const deleted = await deleteBlobIfUnneeded(ctx, outcome.record.digest).catch(() => undefined);
-  if (deleted !== undefined) return;
+  await ctx.manifest.pins.dropIntent(marker).catch(() => undefined);
+  const deleted = await deleteUnneeded(ctx, [outcome.record.digest]).catch(() => []);
+  if (deleted.length > 0) return;
   if (await Promise.resolve(secure()).then(() => true, () => false)) return;
-  await ctx.manifest
-    .beginStage({ id: newId(), digest: outcome.record.digest, tempName: null, linkedFrom: outcome.record.name, createdAt: ctx.now() }, outcome.record.size)
+  // Left for the sweep: a marker of no writer, so any sweep past the grace period gives the blob its own inode.
+  await ctx.manifest.pins
+    .beginStage({ id: newId(), digest: outcome.record.digest, tempName: null, linkedFrom: outcome.record.name, writer: null, createdAt: ctx.now() }, outcome.record.size)
     .catch(() => undefined);
 }
 
@@ -364,6 +443,6 @@ async function stageReference(
   await opened.assertUnchanged();
   throwIfAborted(options);
   const staged = await describe(ctx, opened, options, hashed, opened.path);
-  const { record, merged } = await ctx.manifest.commitStage(null, staged);
+  const { record, merged } = await ctx.manifest.attachments.commitStage(null, staged);
   return { record, created: !merged, deduplicated: merged };
 }

@@ -7,6 +7,8 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { filesystemBlobStore } from "./backends/filesystem/blob-store.js";
 import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
+import { localCache } from "./cache/local-cache.js";
+import { Writer } from "./writer.js";
 import { diskReserve, type DiskReserve } from "./disk-reserve.js";
 import { AttacheError, invalidArgument, ioError, isAttacheError, notFound, storeClosed } from "./errors.js";
 import { fileSlots } from "./file-slots.js";
@@ -80,13 +82,31 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     await blobs.close().catch(() => undefined);
     throw ioError(`open the store in ${resolved.dir}`, err, resolved.dir);
   }
+  if (blobs.local !== undefined && (resolved.cacheDir !== undefined || options.cacheSize !== undefined)) {
+    await manifest.close().catch(() => undefined);
+    await blobs.close().catch(() => undefined);
+    throw invalidArgument(`cacheDir and cacheSize configure the local cache of a blob store without local files; the ${blobs.kind} blob store keeps its blobs as local files.`);
+  }
+  const writer = new Writer(manifest, resolved.clock, resolved.gracePeriodMs);
+  // Bytes held elsewhere get local, verified copies when a caller needs a path.
+  const cache =
+    blobs.local !== undefined
+      ? null
+      : localCache({
+          dir: resolved.cacheDir ?? path.join(resolved.dir, "cache"),
+          maxBytes: resolved.cacheSize,
+          isPinned: (digests) => manifest.pins.leasedDigests(digests, resolved.clock()),
+          clock: resolved.clock,
+          fileSystem: fs,
+          fsync: false,
+        });
   // The reserve sits next to the bytes it frees: only with the built-in filesystem blob store.
   const reserve = diskReserve({
     dir: resolved.blobStore === undefined ? resolved.dir : null,
     truncateJournal: async () => manifest.checkpoint?.(),
   });
   await reserve.replenish();
-  return new AttacheStore(resolved, { options: resolved, blobs, manifest, fs, now: resolved.clock }, reserve);
+  return new AttacheStore(resolved, { options: resolved, blobs, manifest, fs, writer, cache, now: resolved.clock }, reserve);
 }
 
 class AttacheStore implements Store {
@@ -130,7 +150,7 @@ class AttacheStore implements Store {
   /** The live record behind a ref, confined to `scope` when given. */
   private async live(ref: string, scope: string | undefined): Promise<AttachmentRecord> {
     const id = parseRef(ref);
-    const record = await this.ctx.manifest.getAttachment(id);
+    const record = await this.ctx.manifest.attachments.get(id);
     if (record === undefined || !isLive(record, this.ctx.now()) || (scope !== undefined && record.scope !== scope)) {
       throw notFound(refOf(id));
     }
@@ -200,7 +220,7 @@ class AttacheStore implements Store {
       const probe = await this.live(ref, scope);
       const leaseId = newId();
       const expiresAt = Math.min(now + ttlMs, FOREVER);
-      const record = await this.ctx.manifest.addLease(
+      const record = await this.ctx.manifest.pins.addLease(
         { id: leaseId, attachmentId: id, digest: probe.digest, createdAt: now, expiresAt },
         scope,
         now,
@@ -212,7 +232,7 @@ class AttacheStore implements Store {
         (ended ??= (async () => {
           // After close the manifest is gone; the row ends with its ttl, as a crashed holder's would.
           if (this.closed) return;
-          const lease = await this.reserve.freeing(() => ctx.manifest.removeLease(leaseId));
+          const lease = await this.reserve.freeing(() => ctx.manifest.pins.removeLease(leaseId));
           if (named) await removeNamedPath(ctx, leaseId);
           if (lease !== undefined) await freeBlobsOf(ctx, [record]);
         })());
@@ -265,7 +285,7 @@ class AttacheStore implements Store {
     let remaining = limit;
     while (remaining > 0) {
       if (this.closed) throw storeClosed();
-      const page = await this.ctx.manifest.listAttachments({
+      const page = await this.ctx.manifest.attachments.list({
         scope,
         afterId: after,
         limit: Math.min(remaining, LIST_PAGE),
@@ -302,7 +322,7 @@ class AttacheStore implements Store {
     return this.track(async () => {
       const id = parseRef(ref);
       const resolved = resolveUpdateOptions(changes, this.ctx.options);
-      const record = await this.ctx.manifest.updateAttachment(id, scope, resolved, this.ctx.now());
+      const record = await this.ctx.manifest.attachments.update(id, scope, resolved, this.ctx.now());
       if (record === undefined) throw notFound(refOf(id));
       return toAttachment(this.ctx, record);
     });
@@ -311,7 +331,7 @@ class AttacheStore implements Store {
   release(ref: string, scope?: string): Promise<boolean> {
     return this.track(async () => {
       const id = parseRef(ref);
-      const record = await this.reserve.freeing(() => this.ctx.manifest.releaseAttachment(id, scope, this.ctx.now()));
+      const record = await this.reserve.freeing(() => this.ctx.manifest.attachments.release(id, scope, this.ctx.now()));
       if (record === undefined) return false;
       publishReleased(toAttachment(this.ctx, record));
       await this.reserve.freeing(() => freeBlobsOf(this.ctx, [record]));
@@ -321,7 +341,7 @@ class AttacheStore implements Store {
 
   releaseScope(scope: string): Promise<number> {
     return this.track(async () => {
-      const records = await this.reserve.freeing(() => this.ctx.manifest.releaseScope(validateScope(scope), this.ctx.now()));
+      const records = await this.reserve.freeing(() => this.ctx.manifest.attachments.releaseScope(validateScope(scope), this.ctx.now()));
       for (const record of records) publishReleased(toAttachment(this.ctx, record));
       await this.reserve.freeing(() => freeBlobsOf(this.ctx, records));
       return records.length;
@@ -392,6 +412,8 @@ class AttacheStore implements Store {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     await Promise.allSettled([...this.running]);
+    await this.ctx.writer.close();
+    await this.ctx.cache?.close().catch(() => undefined);
     await this.ctx.manifest.close();
     await this.ctx.blobs.close();
   }

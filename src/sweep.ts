@@ -3,16 +3,23 @@
  * to do costs a handful of indexed queries and one listing of `tmp/`:
  *
  *   1. drop expired attachments             (attachments.expires_at index)
- *   2. drop intents of stages that never finished, and their temp objects   (grace period)
+ *   2. drop intents of stages whose writer is gone, and their temp objects   (grace period)
  *   3. drop leases past their ttl           (grace period)
- *   4. delete temp objects no intent names  (grace period, by mtime)
- *   5. delete blobs nothing needs           (blobs.refs = 0 index, each through the fence)
+ *   4. delete temp objects of writers that are gone   (grace period, by mtime and heartbeat)
+ *   5. finish blob deletions whose writer is gone   (condemned rows)
+ *   6. delete blobs nothing needs           (blobs.refs = 0 index: condemn, delete, forget, in batches)
+ *   7. forget writers gone past the grace period; drop cached copies of deleted blobs
+ *
+ * A writer is "gone" when its heartbeat is older than the grace period; this
+ * handle's own leftovers (not in flight) count as gone too. So a slow stage
+ * on another host, whose writer keeps beating, is never reclaimed under it.
  *
  * A step that fails stops the sweep with an IO_ERROR: deletion is fail-closed,
  * and whatever was not reached is picked up by the next sweep.
  */
-import { deleteBlobIfUnneeded, secureBlob, toAttachment, type StoreContext } from "./context.js";
+import { secureBlob, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
+import { deleteCondemned, deleteUnneeded } from "./fence.js";
 import { reclaimNamedPaths } from "./named-paths.js";
 import { publishExpired, publishOrphanReclaimed } from "./telemetry.js";
 import type { SweepReport } from "./types.js";
@@ -31,24 +38,27 @@ export async function sweepStore(ctx: StoreContext): Promise<SweepReport> {
 async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
   const started = performance.now();
   const now = ctx.now();
-  const orphanBefore = now - ctx.options.gracePeriodMs;
+  const writer = ctx.writer;
+  const orphanBefore = writer.staleBefore(now);
   const report: SweepReport = { expired: 0, blobsDeleted: 0, bytesFreed: 0, orphansReclaimed: 0, durationMs: 0 };
+  await writer.ready();
+  await writer.beat();
 
   for (;;) {
-    const expired = await ctx.manifest.expireDue(now, BATCH);
+    const expired = await ctx.manifest.attachments.expireDue(now, BATCH);
     for (const record of expired) publishExpired(toAttachment(ctx, record));
     report.expired += expired.length;
     if (expired.length < BATCH) break;
   }
 
   for (;;) {
-    const intents = await ctx.manifest.staleIntents(orphanBefore, BATCH);
+    const intents = (await ctx.manifest.pins.staleIntents(orphanBefore, writer.id, BATCH)).filter((i) => !writer.intents.has(i.id));
     for (const intent of intents) {
       // A move cut short after linking the user's file in: the blob gets an inode of its own
       // (the user's file stays where it is; at worst the move became a copy).
       if (intent.linkedFrom != null) await secureBlob(ctx, intent.digest);
       if (intent.tempName !== null) await ctx.blobs.removeTemp(intent.tempName);
-      await ctx.manifest.abandonStage(intent.id);
+      await ctx.manifest.pins.dropIntent(intent.id);
       publishOrphanReclaimed("intent", intent.tempName ?? `intent:${intent.id}`, 0);
       report.orphansReclaimed++;
     }
@@ -56,7 +66,7 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
   }
 
   for (;;) {
-    const leases = await ctx.manifest.reclaimLeases(orphanBefore, BATCH);
+    const leases = await ctx.manifest.pins.reclaimLeases(orphanBefore, BATCH);
     for (const lease of leases) publishOrphanReclaimed("lease", `lease:${lease.id}`, 0);
     report.orphansReclaimed += leases.length;
     if (leases.length < BATCH) break;
@@ -65,26 +75,46 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
   // Named paths of leases that are gone (ended by a crash, or reclaimed just above).
   report.orphansReclaimed += await reclaimNamedPaths(ctx);
 
-  const named = await ctx.manifest.intentTempNames();
+  const named = await ctx.manifest.pins.intentTempNames();
+  const live = await ctx.manifest.pins.liveWriters(orphanBefore);
   for (const temp of await ctx.blobs.listTemp()) {
     if (temp.mtimeMs > orphanBefore || named.has(temp.name)) continue;
+    // A writer still at work keeps its temp objects, however old (a slow upload); this handle knows its own.
+    if (temp.writer === writer.id ? writer.temps.has(temp.name) : temp.writer !== null && live.has(temp.writer)) continue;
     await ctx.blobs.removeTemp(temp.name);
     publishOrphanReclaimed("temp", temp.location, temp.size);
     report.orphansReclaimed++;
   }
 
+  const count = (deleted: { size: number }[]) => {
+    report.blobsDeleted += deleted.length;
+    for (const blob of deleted) report.bytesFreed += blob.size;
+  };
+  for (;;) {
+    const abandoned = (await ctx.manifest.blobs.claimAbandoned(orphanBefore, writer.id, BATCH)).filter((b) => !writer.condemning.has(b.digest));
+    count(await deleteCondemned(ctx, abandoned));
+    if (abandoned.length < BATCH) break;
+  }
+
   let after: string | null = null;
   for (;;) {
-    const candidates = await ctx.manifest.unreferencedBlobs(after, BATCH);
-    for (const candidate of candidates) {
-      const deleted = await deleteBlobIfUnneeded(ctx, candidate.digest);
-      if (deleted !== undefined) {
-        report.blobsDeleted++;
-        report.bytesFreed += deleted.size;
-      }
-    }
+    const candidates = await ctx.manifest.blobs.unreferenced(after, BATCH);
+    count(await deleteUnneeded(ctx, candidates.map((blob) => blob.digest)));
     if (candidates.length < BATCH) break;
     after = (candidates[candidates.length - 1] as { digest: string }).digest;
+  }
+
+  await ctx.manifest.pins.forgetStaleWriters(orphanBefore);
+  if (ctx.cache !== null) {
+    // Copies of blobs deleted by other hosts (this one drops its own as it deletes them).
+    await ctx.cache.prune(async (digests: string[]) => {
+      const kept = new Set<string>();
+      for (const digest of digests) {
+        const blob = await ctx.manifest.blobs.get(digest);
+        if (blob !== undefined && blob.condemnedBy === null) kept.add(digest);
+      }
+      return kept;
+    }, ctx.options.gracePeriodMs);
   }
 
   report.durationMs = Math.round((performance.now() - started) * 1000) / 1000;

@@ -18,8 +18,15 @@ export interface Attachment {
   readonly digest: string;
   /** The hex SHA-256 alone. */
   readonly checksum: string;
-  /** Where the bytes are: the managed blob, or the outside file in `reference` mode. */
-  readonly path: string;
+  /**
+   * A local file holding the bytes, when one exists on this host at that
+   * moment: the managed blob's file, the outside file in `reference` mode, or
+   * a verified copy in the local cache (a blob store without local files,
+   * such as the memory store or S3). `null` when the bytes are held
+   * elsewhere and not cached here: `resolve()` and `lease()` always produce
+   * a file.
+   */
+  readonly path: string | null;
   readonly mode: StageMode;
   readonly persist: boolean;
   /** The ttl of the staging that set the current expiry; `null` = never expires. */

@@ -20,6 +20,7 @@ import type { Readable } from "node:stream";
 import { freeBlobsOf, secureBlob, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
 import { errnoCode } from "./fs-seam.js";
+import type { LocalBlobFiles } from "./backends/blob-store.js";
 import type { AttachmentRecord } from "./backends/manifest.js";
 import { openRaw } from "./read.js";
 import { publishBlobDeleted, publishReleased } from "./telemetry.js";
@@ -70,8 +71,6 @@ interface BlobObservation {
 
 /** How verify looks at managed blob files, and tells whether one changed since it looked. */
 class BlobFiles {
-  private local: Promise<boolean> | undefined;
-
   constructor(private readonly ctx: StoreContext) {}
 
   /**
@@ -87,7 +86,7 @@ class BlobFiles {
       return found && `${found.digest}:${found.size}`;
     }
     try {
-      const stats = await this.ctx.fs.lstat(this.ctx.blobs.pathOf(digest), { bigint: true });
+      const stats = await this.ctx.fs.lstat((this.ctx.blobs.local as LocalBlobFiles).pathOf(digest), { bigint: true });
       return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
     } catch (err) {
       const code = errnoCode(err);
@@ -110,8 +109,7 @@ class BlobFiles {
   }
 
   private isLocal(): Promise<boolean> {
-    this.local ??= this.ctx.blobs.localDevice().then((device) => device !== null);
-    return this.local;
+    return Promise.resolve(this.ctx.blobs.local !== undefined);
   }
 }
 
@@ -181,14 +179,14 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
 
   let afterDigest: string | null = null;
   for (;;) {
-    const blobs = await ctx.manifest.listBlobs(afterDigest, PAGE);
+    const blobs = await ctx.manifest.blobs.list(afterDigest, PAGE);
     for (const blob of blobs) {
       let hashed = await digestOf(() => ctx.blobs.openRead(blob.digest));
       if (hashed === null) {
         // A blob no attachment uses yet may be a stage between its intent and its rename.
         if (blob.refs === 0) continue;
         // The page may be stale: a release may have deleted the blob since, and a stage may have put it back.
-        const now = await ctx.manifest.getBlob(blob.digest);
+        const now = await ctx.manifest.blobs.get(blob.digest);
         if (now === undefined || now.refs === 0) continue;
         hashed = await digestOf(() => ctx.blobs.openRead(blob.digest));
       }
@@ -212,7 +210,7 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
 
   let afterId: string | null = null;
   for (;;) {
-    const references = await ctx.manifest.listReferences(afterId, PAGE);
+    const references = await ctx.manifest.attachments.listReferences(afterId, PAGE);
     for (const record of references) {
       const hashed = await digestOf(() => openRaw(ctx, record), REFERENCE_MISSING_CODES);
       // Released since the page was read: no longer this verify's business.
@@ -241,17 +239,19 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
       found.strays.push({ kind: "other", location: object.location });
       continue;
     }
-    if ((await ctx.manifest.getBlob(object.digest)) !== undefined) continue;
+    if ((await ctx.manifest.blobs.get(object.digest)) !== undefined) continue;
     // A release deletes the file, then the row: one listed before and looked up after was no orphan.
     const identity = await files.identity(object.digest);
-    if (identity === null || (await ctx.manifest.getBlob(object.digest)) !== undefined) continue;
+    if (identity === null || (await ctx.manifest.blobs.get(object.digest)) !== undefined) continue;
     report.orphanFiles.push(object.location);
     found.strays.push({ kind: "blob", location: object.location, digest: object.digest, identity });
   }
-  const named = await ctx.manifest.intentTempNames();
-  const orphanBefore = ctx.now() - ctx.options.gracePeriodMs;
+  const named = await ctx.manifest.pins.intentTempNames();
+  const orphanBefore = ctx.writer.staleBefore(ctx.now());
+  const live = await ctx.manifest.pins.liveWriters(orphanBefore);
   for (const temp of await ctx.blobs.listTemp()) {
     if (temp.mtimeMs > orphanBefore || named.has(temp.name)) continue;
+    if (temp.writer === ctx.writer.id ? ctx.writer.temps.has(temp.name) : temp.writer !== null && live.has(temp.writer)) continue;
     report.orphanFiles.push(temp.location);
     found.strays.push({ kind: "temp", name: temp.name });
   }
@@ -266,11 +266,11 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
  * blob; a copy only for the shared ones. Returns how many were copied.
  */
 async function secureSharedBlobs(ctx: StoreContext): Promise<number> {
-  if (ctx.blobs.secureBlob === undefined) return 0;
+  if (ctx.blobs.local === undefined) return 0;
   let copied = 0;
   let after: string | null = null;
   for (;;) {
-    const blobs = await ctx.manifest.listBlobs(after, PAGE);
+    const blobs = await ctx.manifest.blobs.list(after, PAGE);
     for (const blob of blobs) if (await secureBlob(ctx, blob.digest)) copied++;
     if (blobs.length < PAGE) return copied;
     after = (blobs[blobs.length - 1] as { digest: string }).digest;
@@ -278,7 +278,7 @@ async function secureSharedBlobs(ctx: StoreContext): Promise<number> {
 }
 
 async function isStillReference(ctx: StoreContext, record: AttachmentRecord): Promise<boolean> {
-  const now = await ctx.manifest.getAttachment(record.id);
+  const now = await ctx.manifest.attachments.get(record.id);
   return now !== undefined && now.referencePath === record.referencePath && now.digest === record.digest;
 }
 
@@ -291,7 +291,7 @@ async function repairProblems(ctx: StoreContext, report: VerifyReport, found: Fo
     if (!(await isStillReference(ctx, seen))) continue;
     const hashed = await digestOf(() => openRaw(ctx, seen), REFERENCE_MISSING_CODES);
     if (hashed !== null && hashed.digest === seen.digest) continue;
-    const dropped = await ctx.manifest.dropAttachment(seen.id);
+    const dropped = await ctx.manifest.attachments.drop(seen.id);
     if (dropped !== undefined) {
       publishReleased(toAttachment(ctx, dropped));
       report.repaired++;
@@ -301,37 +301,73 @@ async function repairProblems(ctx: StoreContext, report: VerifyReport, found: Fo
   for (const stray of found.strays) {
     if (stray.kind === "temp") await ctx.blobs.removeTemp(stray.name);
     else if (stray.kind === "other") await ctx.blobs.removeStray(stray.location);
-    else {
-      // Under the fence: still no row (no stage has claimed these bytes since) and still the very file seen.
-      const recheck = async () =>
-        (await ctx.manifest.getBlob(stray.digest)) === undefined && (await files.identity(stray.digest)) === stray.identity;
-      const removed = await ctx.manifest.repairBlob(stray.digest, ctx.now(), recheck, () => ctx.blobs.removeStray(stray.location));
-      if (removed === undefined) continue;
-    }
+    else if (!(await removeStrayBlob(ctx, files, stray))) continue;
     report.repaired++;
+  }
+}
+
+/**
+ * Removes a file named like a blob that no row knows, through the fence: it
+ * is condemned only if there is still no row (no stage has claimed these
+ * bytes since), and deleted only if it is still the very file seen. A stage
+ * of these bytes meanwhile waits for the condemnation to end.
+ */
+async function removeStrayBlob(ctx: StoreContext, files: BlobFiles, stray: Extract<Stray, { kind: "blob" }>): Promise<boolean> {
+  const writer = ctx.writer;
+  await writer.ready();
+  if ((await ctx.manifest.blobs.condemnDamaged(stray.digest, writer.id, { rowless: true })) === undefined) return false;
+  writer.condemning.add(stray.digest);
+  try {
+    const same = (await files.identity(stray.digest)) === stray.identity;
+    if (same) await ctx.blobs.removeStray(stray.location);
+    await ctx.manifest.blobs.forget([stray.digest], writer.id, ctx.now());
+    return same;
+  } catch (err) {
+    await ctx.manifest.blobs.spare([stray.digest], writer.id).catch(() => undefined);
+    throw err;
+  } finally {
+    writer.condemning.delete(stray.digest);
   }
 }
 
 /**
  * Repairs one managed blob found damaged, if it still is: re-hashes it
  * outside any lock (put right since, or changing under a stage: leave it),
- * then, inside the fence, drops its attachments and deletes it only if its
- * file is still the one just hashed. Returns what it counts as repaired.
+ * then condemns it (no stage in flight names it; new stages of these bytes
+ * wait), checks cheaply that its file is still the one just hashed, drops
+ * its attachments, deletes the bytes and forgets the row (kept, unused, while
+ * a lease pins it). A stage that waited then writes the bytes afresh.
+ * Returns what it counts as repaired.
  */
 async function repairBlob(ctx: StoreContext, files: BlobFiles, digest: string): Promise<number> {
   const seen = await files.observe(digest);
   if (seen === undefined || seen.found?.digest === digest) return 0;
-  const outcome = await ctx.manifest.repairBlob(
-    digest,
-    ctx.now(),
-    async () => (await files.identity(digest)) === seen.identity,
-    // A leased blob keeps its row, but not its damaged file: the next stage of these bytes then finds no file and
-    // writes them afresh instead of deduplicating onto the damage (commit trusts a blob file of the right size).
-    () => ctx.blobs.delete(digest),
-  );
-  if (outcome === undefined) return 0;
-  for (const record of outcome.dropped) publishReleased(toAttachment(ctx, record));
-  if (outcome.deletedBlob !== undefined) publishBlobDeleted(`sha256:${digest}`, outcome.deletedBlob.size);
-  const fileRemoved = outcome.deletedBlob !== undefined || seen.found !== null;
-  return outcome.dropped.length + (fileRemoved ? 1 : 0);
+  const writer = ctx.writer;
+  await writer.ready();
+  const condemned = await ctx.manifest.blobs.condemnDamaged(digest, writer.id);
+  if (condemned === undefined) return 0;
+  writer.condemning.add(digest);
+  try {
+    if ((await files.identity(digest)) !== seen.identity) {
+      await ctx.manifest.blobs.spare([digest], writer.id);
+      return 0;
+    }
+    const dropped = await ctx.manifest.attachments.dropCondemned(digest, writer.id);
+    for (const record of dropped) publishReleased(toAttachment(ctx, record));
+    // Also when a lease keeps the row: the next stage of these bytes then finds no file and writes
+    // them afresh instead of deduplicating onto the damage (commit trusts a blob file of the right size).
+    try {
+      await ctx.blobs.delete(digest);
+    } catch (err) {
+      await ctx.manifest.blobs.spare([digest], writer.id).catch(() => undefined);
+      throw err;
+    }
+    const forgotten = await ctx.manifest.blobs.forget([digest], writer.id, ctx.now());
+    for (const blob of forgotten) publishBlobDeleted(`sha256:${digest}`, blob.size);
+    await ctx.cache?.drop(digest).catch(() => undefined);
+    const fileRemoved = forgotten.length > 0 || seen.found !== null;
+    return dropped.length + (fileRemoved ? 1 : 0);
+  } finally {
+    writer.condemning.delete(digest);
+  }
 }

@@ -2,120 +2,30 @@ import type { StageMode } from "../types.js";
 import type { AttachmentChanges } from "../update-options.js";
 
 /**
- * The manifest records attachments, blobs, leases and intents, and decides
- * in its own transactions what is live and what may be deleted. Every method
- * is one atomic step, so several processes can share one manifest. Digests
- * are lowercase hex; times are epoch milliseconds from the store's clock.
+ * The manifest records attachments, blobs, leases, intents and the writers
+ * that hold them, and decides in its own transactions what is live and what
+ * may be deleted. Every method is one atomic step that never spans a call to
+ * the blob store (on a remote engine a transaction held across a network
+ * call would hold a pooled connection and row locks), so several processes
+ * on several hosts can share one manifest. Digests are lowercase hex; times
+ * are epoch milliseconds from the store's clock.
+ *
+ * It is four rooms, one per concept: {@link AttachmentTable} (what scopes
+ * hold), {@link BlobTable} (the bytes' rows and the condemn → delete →
+ * forget fence), {@link PinTable} (intents, leases and the writers that
+ * hold them) — and, in a later version, the upload ledger.
  *
  * An attachment is live while it exists and `expiresAt` is null or later than
- * `now`. A blob may be deleted only when no attachment row (live or expired)
- * uses it as a managed blob, no intent names it, and no lease pins it.
+ * `now`. A blob is *needed* while an attachment row (live or expired) uses it
+ * as a managed blob, an intent names it, or a lease unexpired at `now` pins
+ * it; only a blob that is not needed may be condemned.
  */
 export interface Manifest {
   readonly kind: string;
   open(): Promise<void>;
-
-  /**
-   * First step of a managed stage, before its bytes are put in place: records
-   * the intent (which pins `digest` against deletion) and a blob row.
-   */
-  beginStage(intent: IntentRecord, size: number): Promise<void>;
-  /**
-   * Last step of a stage: creates the attachment, or merges into the one the
-   * scope already holds for these bytes (see {@link mergeStaging}), and drops
-   * the intent. One transaction. Fails with IO_ERROR, committing nothing,
-   * if the intent is gone (a sweep reclaimed the stage as a leftover).
-   */
-  commitStage(intentId: string | null, staged: StagedAttachment): Promise<CommitResult>;
-  /** Drops the intent of a stage that failed. */
-  abandonStage(intentId: string): Promise<void>;
-
-  getAttachment(id: string): Promise<AttachmentRecord | undefined>;
-  /** Attachments ordered by id (creation order), after `afterId`, at most `limit`. */
-  listAttachments(query: ListQuery): Promise<AttachmentRecord[]>;
-  /**
-   * Changes one live attachment's display fields or lifetime (of `scope`, if
-   * given) in one transaction; returns the new record, or undefined if it was
-   * not live. See {@link applyChanges}.
-   */
-  updateAttachment(id: string, scope: string | undefined, changes: AttachmentChanges, now: number): Promise<AttachmentRecord | undefined>;
-  /** Drops one live attachment (of `scope`, if given); returns it, or undefined if it was not live. */
-  releaseAttachment(id: string, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
-  /** Drops every live attachment of a scope; returns them. Expired ones are left to the sweep. */
-  releaseScope(scope: string, now: number): Promise<AttachmentRecord[]>;
-
-  /** Pins a live attachment's bytes; undefined if it is not live (or not of `scope`). */
-  addLease(lease: LeaseRecord, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
-  removeLease(id: string): Promise<LeaseRecord | undefined>;
-  /** Whether the lease row exists (expired or not): its named path, if any, is still owned. */
-  hasLease(id: string): Promise<boolean>;
-
-  /** Drops up to `limit` attachments whose expiry is at or before `now`, earliest first. */
-  expireDue(now: number, limit: number): Promise<AttachmentRecord[]>;
-  /** Up to `limit` blobs no attachment uses, in digest order after `afterDigest`. Leases and intents may still pin them. */
-  unreferencedBlobs(afterDigest: string | null, limit: number): Promise<BlobRecord[]>;
-  /**
-   * The condemn-then-delete fence. In one write transaction: checks that
-   * nothing needs the blob (no attachment, no intent, no lease unexpired at
-   * `now`), calls `remove` to delete its bytes, and drops its row. Stages of
-   * the same bytes serialise against this transaction, so none can claim the
-   * blob between the check and the removal. Returns the blob if it was deleted.
-   * With no row at all, `remove` still runs unless an intent or lease needs
-   * the digest: a stage whose intent was dropped under it (a reset, a sweep
-   * of an over-long stage) may have renamed its bytes into place, and no row
-   * would ever own that file.
-   */
-  deleteBlobIfUnneeded(digest: string, now: number, remove: () => Promise<void>): Promise<BlobRecord | undefined>;
-  /**
-   * Runs `swap` (which replaces the blob's file with another holding the same
-   * bytes) inside the delete fence, and only while the blob's row exists, so
-   * a file can never be put back after the fence deleted the blob: that would
-   * leave a file no row knows. Returns whether `swap` ran.
-   */
-  whileBlobKept(digest: string, swap: () => Promise<void>): Promise<boolean>;
-  /** Intents created at or before `before` (stages that never finished). */
-  staleIntents(before: number, limit: number): Promise<IntentRecord[]>;
-  /** Every temp name an intent still names (so the temp sweep leaves them to the intent pass). */
-  intentTempNames(): Promise<Set<string>>;
-  /** Drops leases that expired at or before `before`; returns them. */
-  reclaimLeases(before: number, limit: number): Promise<LeaseRecord[]>;
-
-  getBlob(digest: string): Promise<BlobRecord | undefined>;
-  /** Whether any blob has this size: a cheap hint that bytes of a known size may already be stored. */
-  hasBlobOfSize(size: number): Promise<boolean>;
-  /** Every blob row, in digest order, in pages (for `verify`). */
-  listBlobs(afterDigest: string | null, limit: number): Promise<BlobRecord[]>;
-  /** Every `reference`-mode attachment, in id order, in pages (for `verify`). */
-  listReferences(afterId: string | null, limit: number): Promise<AttachmentRecord[]>;
-  /** Drops every attachment (live or expired) whose bytes are the managed blob `digest`. */
-  dropAttachmentsOfBlob(digest: string): Promise<AttachmentRecord[]>;
-  /** Drops one attachment whatever its state (used by `verify` repair). */
-  dropAttachment(id: string): Promise<AttachmentRecord | undefined>;
-  /**
-   * `verify`'s repair of a managed blob whose bytes it found damaged or gone,
-   * as one fenced step, so that a decision taken from a stale page or file is
-   * never applied to bytes staged since. In one write transaction (the same
-   * fence as {@link Manifest.deleteBlobIfUnneeded}, so stages and deletions
-   * of the same bytes serialise against it):
-   *
-   *   1. if an intent names `digest` (a stage in flight may be writing the
-   *      bytes afresh) or `recheck()` resolves false (the blob is no longer
-   *      as verify saw it), changes nothing and returns `undefined`;
-   *   2. drops every managed attachment (live or expired) of the blob;
-   *   3. calls `remove` to delete its bytes (deleting missing bytes is no error);
-   *   4. drops the blob row, unless a lease unexpired at `now` pins it: the row
-   *      then stays, unused, until the lease ends and the sweep takes it.
-   *
-   * `recheck` runs inside the transaction: it should be cheap (a `stat`, not a
-   * re-hash) and may read this manifest (reads see the transaction's state).
-   * A blob without a row has no attachments: only `remove` runs.
-   */
-  repairBlob(
-    digest: string,
-    now: number,
-    recheck: () => Promise<boolean>,
-    remove: () => Promise<void>,
-  ): Promise<BlobRepair | undefined>;
+  readonly attachments: AttachmentTable;
+  readonly blobs: BlobTable;
+  readonly pins: PinTable;
 
   metrics(now: number): Promise<ManifestMetrics>;
   /**
@@ -139,8 +49,8 @@ export interface Manifest {
   checkIntegrity(): Promise<string[]>;
   /**
    * Drops every attachment, intent and lease. Blob rows stay, unreferenced,
-   * until their files are deleted through the fence (a reset cut short leaves
-   * only what the sweep reclaims).
+   * until their bytes are deleted through the fence (a reset cut short leaves
+   * only what the sweep reclaims). Writers stay registered.
    */
   reset(): Promise<void>;
   /**
@@ -150,6 +60,179 @@ export interface Manifest {
    */
   checkpoint?(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What scopes hold: attachment rows, created by the last step of a stage. */
+export interface AttachmentTable {
+  /**
+   * Last step of a stage: creates the attachment, or merges into the one the
+   * scope already holds for these bytes (see `mergeStaging`), and drops the
+   * intent. One transaction. Fails with IO_ERROR, committing nothing, if the
+   * intent is gone (a sweep reclaimed the stage as a leftover, or a reset).
+   */
+  commitStage(intentId: string | null, staged: StagedAttachment): Promise<CommitResult>;
+  get(id: string): Promise<AttachmentRecord | undefined>;
+  /** Attachments ordered by id (creation order), after `afterId`, at most `limit`. */
+  list(query: ListQuery): Promise<AttachmentRecord[]>;
+  /**
+   * Changes one live attachment's display fields or lifetime (of `scope`, if
+   * given) in one transaction; returns the new record, or undefined if it was
+   * not live. See `applyChanges`.
+   */
+  update(id: string, scope: string | undefined, changes: AttachmentChanges, now: number): Promise<AttachmentRecord | undefined>;
+  /** Drops one live attachment (of `scope`, if given); returns it, or undefined if it was not live. */
+  release(id: string, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
+  /** Drops every live attachment of a scope; returns them. Expired ones are left to the sweep. */
+  releaseScope(scope: string, now: number): Promise<AttachmentRecord[]>;
+  /** Drops up to `limit` attachments whose expiry is at or before `now`, earliest first. */
+  expireDue(now: number, limit: number): Promise<AttachmentRecord[]>;
+  /** Every `reference`-mode attachment, in id order, in pages (for `verify`). */
+  listReferences(afterId: string | null, limit: number): Promise<AttachmentRecord[]>;
+  /**
+   * Drops every attachment (live or expired) whose bytes are the managed blob
+   * `digest`, but only while `condemnedBy` holds the blob's condemnation
+   * (`verify`'s repair condemns damaged bytes first, so no stage can claim
+   * them in between). Returns what it dropped.
+   */
+  dropCondemned(digest: string, condemnedBy: string): Promise<AttachmentRecord[]>;
+  /** Drops one attachment whatever its state (used by `verify` repair). */
+  drop(id: string): Promise<AttachmentRecord | undefined>;
+}
+
+/**
+ * The bytes' rows, and the fence that keeps deleting bytes and staging the
+ * same bytes again from racing, without holding a transaction across the
+ * deletion:
+ *
+ *   1. condemn — a transaction marks blobs that nothing needs as condemned
+ *      by one writer; from then on a stage of those bytes waits;
+ *   2. delete  — the writer deletes the bytes, in batches, outside any
+ *      transaction;
+ *   3. forget  — a transaction drops the rows; a row that a stage needs
+ *      meanwhile is revived instead (its bytes are gone: the stage writes
+ *      them again once it sees the condemnation end).
+ *
+ * A writer that dies between the steps leaves condemned rows; once its
+ * heartbeat is older than the grace period, a sweep takes them over
+ * ({@link BlobTable.claimAbandoned}) and a waiting stage revives them
+ * ({@link BlobTable.reviveAbandoned}).
+ */
+export interface BlobTable {
+  get(digest: string): Promise<BlobRecord | undefined>;
+  /** Whether any blob has this size: a cheap hint that bytes of a known size may already be stored. */
+  hasSize(size: number): Promise<boolean>;
+  /** Every blob row, in digest order, in pages (for `verify` and `reset`). */
+  list(afterDigest: string | null, limit: number): Promise<BlobRecord[]>;
+  /** Up to `limit` blobs no attachment uses and no writer condemned, in digest order after `afterDigest`. Leases and intents may still pin them. */
+  unreferenced(afterDigest: string | null, limit: number): Promise<BlobRecord[]>;
+  /**
+   * Step 1, for blobs nothing needs: in one transaction, marks each of
+   * `digests` that is not needed at `now` (and not condemned already) as
+   * condemned by `writer`, and returns those. A digest with no row at all is
+   * condemned too (with a row of size 0, returned as `rowless`) unless an intent or lease needs it:
+   * a stage whose intent was dropped under it (a reset, a sweep) may have put
+   * its bytes in place, and no row would ever own them.
+   */
+  condemn(digests: readonly string[], now: number, writer: string): Promise<CondemnedBlob[]>;
+  /**
+   * Step 1, for damaged bytes (`verify`'s repair): condemns the blob by
+   * `writer` even though attachments use it, unless an intent names it (a
+   * stage in flight may be writing the bytes afresh) or it is condemned
+   * already. `rowless: true` (a stray file that no row knows) condemns only
+   * if there is still no row, inserting one of `size`. Returns the record, or
+   * undefined if it did not condemn.
+   */
+  condemnDamaged(digest: string, writer: string, options?: { rowless?: boolean; size?: number }): Promise<BlobRecord | undefined>;
+  /**
+   * Step 3: for each of `digests` condemned by `writer`, drops its row — or,
+   * when something needs the blob now (a stage that met the condemnation, a
+   * lease), ends the condemnation and keeps the row. Returns the rows dropped.
+   */
+  forget(digests: readonly string[], writer: string, now: number): Promise<BlobRecord[]>;
+  /** Ends `writer`'s condemnation of `digests` without deleting anything (the deletion failed or was called off). */
+  spare(digests: readonly string[], writer: string): Promise<void>;
+  /**
+   * Takes over up to `limit` condemnations whose writer is gone (no row, or a
+   * heartbeat at or before `staleBefore`) or is `writer` itself (the caller
+   * leaves out those it still has in hand): they become `writer`'s, to finish
+   * with delete and forget. Returns them.
+   */
+  claimAbandoned(staleBefore: number, writer: string, limit: number): Promise<BlobRecord[]>;
+  /**
+   * For a stage waiting on a condemned blob: ends the condemnation if its
+   * writer is gone (as in {@link claimAbandoned}) or is `orWriter`. Returns
+   * whether the blob is no longer condemned.
+   */
+  reviveAbandoned(digest: string, staleBefore: number, orWriter?: string): Promise<boolean>;
+}
+
+/**
+ * What holds bytes in place for a while: intents (stages between "bytes
+ * written" and "committed"), leases (readers), and the writers — one per
+ * open store handle — whose heartbeats say that their intents, temp objects
+ * and condemnations are still being worked on.
+ */
+export interface PinTable {
+  /**
+   * First step of a managed stage, before its bytes are put in place: records
+   * the intent (which pins `digest` against deletion) and a blob row. Returns
+   * `"condemned"` when the blob is condemned at that moment: the stage must
+   * wait until the condemnation ends before it puts bytes in place.
+   */
+  beginStage(intent: IntentRecord, size: number): Promise<"ok" | "condemned">;
+  /**
+   * Records `intent` only if the blob's row exists and is not condemned: a
+   * pin for work on a blob's existing bytes (giving a blob an inode of its
+   * own). Returns whether it did.
+   */
+  holdBlob(intent: IntentRecord): Promise<boolean>;
+  /** Drops an intent (a stage that failed or finished without a commit, or a hold that ended). */
+  dropIntent(intentId: string): Promise<void>;
+  /**
+   * Intents created at or before `staleBefore` whose writer is gone (no row,
+   * or a heartbeat at or before `staleBefore`), has none, or is `writer`
+   * itself (the caller leaves out those still in flight).
+   */
+  staleIntents(staleBefore: number, writer: string, limit: number): Promise<IntentRecord[]>;
+  /** Every temp name an intent still names (so the temp sweep leaves them to the intent pass). */
+  intentTempNames(): Promise<Set<string>>;
+
+  /** Pins a live attachment's bytes; undefined if it is not live (or not of `scope`). */
+  addLease(lease: LeaseRecord, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined>;
+  removeLease(id: string): Promise<LeaseRecord | undefined>;
+  /** Whether the lease row exists (expired or not): its named path, if any, is still owned. */
+  hasLease(id: string): Promise<boolean>;
+  /** Which of `digests` a lease unexpired at `now` pins (a local cache keeps those). */
+  leasedDigests(digests: readonly string[], now: number): Promise<Set<string>>;
+  /** Drops leases that expired at or before `before`; returns them. */
+  reclaimLeases(before: number, limit: number): Promise<LeaseRecord[]>;
+
+  /** Registers a writer (or refreshes it, if the id is known). */
+  registerWriter(writer: WriterRecord): Promise<void>;
+  /** Refreshes a writer's heartbeat; false if its row is gone (a sweep took it for dead: register again). */
+  heartbeat(id: string, now: number): Promise<boolean>;
+  /** Unregisters a writer (a store closing). */
+  removeWriter(id: string): Promise<void>;
+  /** Ids of writers whose heartbeat is later than `staleBefore`. Small: one per open store handle. */
+  liveWriters(staleBefore: number): Promise<Set<string>>;
+  /** Drops writers whose heartbeat is at or before `staleBefore` and that hold no intent or condemnation; returns how many. */
+  forgetStaleWriters(staleBefore: number): Promise<number>;
+}
+
+/** A blob as {@link BlobTable.condemn} condemned it. */
+export interface CondemnedBlob extends BlobRecord {
+  /** There was no row: one was inserted only to fence the deletion of bytes no row owned. */
+  rowless?: boolean;
+}
+
+/** One open store handle, as the manifest knows it. */
+export interface WriterRecord {
+  id: string;
+  /** Host name and process id, for operators reading the table. */
+  host: string;
+  pid: number;
+  startedAt: number;
+  heartbeatAt: number;
 }
 
 export interface AttachmentRecord {
@@ -196,20 +279,14 @@ export interface CommitResult {
   merged: boolean;
 }
 
-/** What {@link Manifest.repairBlob} did. */
-export interface BlobRepair {
-  /** The attachments it dropped (their refs are now `NOT_FOUND`). */
-  dropped: AttachmentRecord[];
-  /** The blob row, if it was deleted too (no lease pinned it); `undefined` if a lease keeps it or there was none. */
-  deletedBlob: BlobRecord | undefined;
-}
-
 export interface BlobRecord {
   digest: string;
   size: number;
   /** Attachments (live or expired) using it. */
   refs: number;
   createdAt: number;
+  /** The writer that condemned it (its bytes are being deleted), or `null`. */
+  condemnedBy: string | null;
 }
 
 export interface IntentRecord {
@@ -223,6 +300,8 @@ export interface IntentRecord {
    * crash, it tells the sweep to give the blob an inode of its own.
    */
   linkedFrom?: string | null;
+  /** The writer whose stage this is (its heartbeat protects the intent), or `null` for none. */
+  writer?: string | null;
   createdAt: number;
 }
 

@@ -16,7 +16,7 @@ export interface AttachmentJson {
   contentType: string;
   digest: string;
   checksum: string;
-  path: string;
+  path: string | null;
   mode: string;
   persist: boolean;
   ttlMs: number | null;

@@ -120,7 +120,7 @@ export function attachmentFields(a: Attachment, now: number): string {
     ["type", a.contentType],
     ["digest", a.digest],
     ["mode", a.mode],
-    ["path", a.path],
+    ["path", a.path ?? "- (not on this host; attache path fetches it)"],
     ["source", a.source ?? "-"],
     ["created", moment(a.createdAt)],
     ["updated", moment(a.updatedAt)],

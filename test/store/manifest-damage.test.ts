@@ -66,11 +66,18 @@ describe("verify on a damaged manifest.db", () => {
   it("reports, not throws, when a damaged page breaks one of its own queries", async () => {
     const manifest = memoryManifest();
     // What better-sqlite3 throws on a damaged b-tree page that the integrity check had not reached.
-    const damaged = new Proxy(manifest, {
+    const attachments = new Proxy(manifest.attachments, {
       get(target, key, receiver) {
         if (key === "listReferences") {
           return () => Promise.reject(Object.assign(new Error("database disk image is malformed"), { code: "SQLITE_CORRUPT" }));
         }
+        const value = Reflect.get(target, key, receiver) as unknown;
+        return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const damaged = new Proxy(manifest, {
+      get(target, key, receiver) {
+        if (key === "attachments") return attachments;
         return Reflect.get(target, key, receiver) as unknown;
       },
     }) as Manifest;

@@ -37,7 +37,8 @@ for (const makeHarness of [embeddedHarness, memoryHarness]) {
       expect(path.basename(plain.path)).not.toBe("holiday photo.png");
     });
 
-    it("copy a reference file instead of linking it, so its owner's later changes do not reach the lease", async () => {
+    // `reference` needs a blob store with local files (memory refuses it: INVALID_ARGUMENT, tested in the store suite).
+    it.skipIf(makeHarness().name === "memory")("copy a reference file instead of linking it, so its owner's later changes do not reach the lease", async () => {
       const store = await makeHarness().open();
       const outside = writeTempFile("notes.md", "# notes\n");
       const a = await store.stage(outside, { mode: "reference" });

@@ -3,7 +3,7 @@
  *
  *   <dir>/
  *     blobs/sha256/ab/cd/abcd…    one file per digest (two fan-out levels), mode 0600
- *     tmp/<random>.tmp             bytes being staged; renamed into blobs/ when complete
+ *     tmp/<writer>.<random>.tmp    bytes being staged; renamed into blobs/ when complete
  *
  * Writes go to a uniquely named temp file, are fsynced, and only then renamed
  * into place, so a blob file is either absent or complete. The store's
@@ -17,7 +17,7 @@ import type { Readable } from "node:stream";
 import { isSameFile, lstatIfPresent } from "../../file-identity.js";
 import { errnoCode, nodeFileSystem, type FileSystem } from "../../fs-seam.js";
 import { makeDirectory } from "../../make-directory.js";
-import type { BlobStore, BlobWriter, StoredObject, TempObject } from "../blob-store.js";
+import { tempNameFor, writerOfTemp, type BlobStore, type BlobWriter, type StoredObject, type TempObject } from "../blob-store.js";
 
 export interface FilesystemBlobStoreOptions {
   /** The store's directory; `blobs/` and `tmp/` are created inside it. */
@@ -41,8 +41,8 @@ const BLOB_MODE = 0o400;
 const WRITE_BYTES = 1 << 20;
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
 
-function newTempName(): string {
-  return `${randomBytes(12).toString("hex")}.tmp`;
+function newTempName(writer: string): string {
+  return tempNameFor(writer, randomBytes(12).toString("hex"));
 }
 
 export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobStore {
@@ -109,8 +109,8 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       }
     },
 
-    async createWriter() {
-      const tempName = newTempName();
+    async createWriter(writer) {
+      const tempName = newTempName(writer);
       const file = tempPath(tempName);
       const handle = await recreatingDirs(tmpRoot, () => fs.open(file, "wx", FILE_MODE));
       return new FileBlobWriter(tempName, file, handle, fs, options.fsync ?? true);
@@ -128,61 +128,6 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       return true;
     },
 
-    async localDevice() {
-      return (await fs.stat(tmpRoot)).dev;
-    },
-
-    newTempName,
-
-    async linkFile(sourcePath, tempName, identity) {
-      const temp = tempPath(tempName);
-      try {
-        // link(2) does not follow a symlink at sourcePath: a swapped-in symlink is linked as
-        // itself and refused below, never its target.
-        await recreatingDirs(tmpRoot, () => fs.link(sourcePath, temp));
-      } catch (err) {
-        const code = errnoCode(err);
-        if (code === "ENOENT") return "changed";
-        if (code === "EXDEV" || code === "EPERM" || code === "EACCES" || code === "ENOTSUP" || code === "EMLINK") return "unsupported";
-        throw err;
-      }
-      const linked = await lstatIfPresent(fs, temp);
-      if (!isSameFile(linked, identity) || (linked as Stats).nlink !== 2) {
-        // Not the file that was hashed, or linked elsewhere too: drop only the store's own link.
-        await unlinkIfPresent(temp);
-        return isSameFile(linked, identity) ? "unsupported" : "changed";
-      }
-      return "linked";
-    },
-
-    async secureBlob(digest, fence) {
-      const file = blobPath(digest);
-      const stats = await lstatIfPresent(fs, file);
-      if (stats === null || !stats.isFile()) return false;
-      if (stats.nlink <= 1) {
-        // Its own inode already; blobs/ is private and the entry is a regular file, so chmod stays on it.
-        if ((stats.mode & 0o777) !== BLOB_MODE) await fs.chmod(file, BLOB_MODE);
-        return false;
-      }
-      // Copy to a new inode and rename it over the blob: the outside link keeps the old inode.
-      const copy = tempPath(newTempName());
-      try {
-        await recreatingDirs(tmpRoot, () => fs.copyFile(file, copy));
-        await fs.chmod(copy, BLOB_MODE);
-        if (options.fsync ?? true) {
-          const handle = await fs.open(copy, "r");
-          await handle.sync().finally(() => handle.close());
-        }
-        if (await fence(() => fs.rename(copy, file))) return true;
-        // The blob was deleted meanwhile: nothing left to secure.
-        await unlinkIfPresent(copy);
-        return false;
-      } catch (err) {
-        await unlinkIfPresent(copy).catch(() => undefined);
-        throw err;
-      }
-    },
-
     stat: (digest) => sizeOf(blobPath(digest)),
 
     async openRead(digest) {
@@ -191,10 +136,6 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       const handle = await fs.open(blobPath(digest), "r");
       return createReadStream("", { fd: handle, highWaterMark: 1 << 20 }) as Readable;
     },
-
-    pathOf: blobPath,
-
-    localPath: async (digest) => blobPath(digest),
 
     delete: (digest) => unlinkIfPresent(blobPath(digest)),
 
@@ -220,7 +161,7 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
         const location = tempPath(name);
         try {
           const stats = await fs.lstat(location);
-          out.push({ name, location, size: stats.size, mtimeMs: stats.mtimeMs });
+          out.push({ name, writer: writerOfTemp(name), location, size: stats.size, mtimeMs: stats.mtimeMs });
         } catch (err) {
           if (errnoCode(err) !== "ENOENT") throw err;
         }
@@ -237,6 +178,66 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
       const relative = path.relative(blobRoot, location);
       if (relative.startsWith("..") || path.isAbsolute(relative)) return;
       await fs.rm(location, { force: true, recursive: true });
+    },
+
+    async deleteMany(digests) {
+      for (const digest of digests) await unlinkIfPresent(blobPath(digest));
+    },
+
+    local: {
+      pathOf: blobPath,
+      async device() {
+        return (await fs.stat(tmpRoot)).dev;
+      },
+
+      newTempName,
+
+      async linkFile(sourcePath, tempName, identity) {
+        const temp = tempPath(tempName);
+        try {
+          // link(2) does not follow a symlink at sourcePath: a swapped-in symlink is linked as
+          // itself and refused below, never its target.
+          await recreatingDirs(tmpRoot, () => fs.link(sourcePath, temp));
+        } catch (err) {
+          const code = errnoCode(err);
+          if (code === "ENOENT") return "changed";
+          if (code === "EXDEV" || code === "EPERM" || code === "EACCES" || code === "ENOTSUP" || code === "EMLINK") return "unsupported";
+          throw err;
+        }
+        const linked = await lstatIfPresent(fs, temp);
+        if (!isSameFile(linked, identity) || (linked as Stats).nlink !== 2) {
+          // Not the file that was hashed, or linked elsewhere too: drop only the store's own link.
+          await unlinkIfPresent(temp);
+          return isSameFile(linked, identity) ? "unsupported" : "changed";
+        }
+        return "linked";
+      },
+
+      async secureBlob(digest, writer, hold) {
+        const file = blobPath(digest);
+        const stats = await lstatIfPresent(fs, file);
+        if (stats === null || !stats.isFile()) return false;
+        if (stats.nlink <= 1) {
+          // Its own inode already; blobs/ is private and the entry is a regular file, so chmod stays on it.
+          if ((stats.mode & 0o777) !== BLOB_MODE) await fs.chmod(file, BLOB_MODE);
+          return false;
+        }
+        // Copy to a new inode and rename it over the blob: the outside link keeps the old inode.
+        const copy = tempPath(newTempName(writer));
+        try {
+          return await hold(async () => {
+            await recreatingDirs(tmpRoot, () => fs.copyFile(file, copy));
+            await fs.chmod(copy, BLOB_MODE);
+            if (options.fsync ?? true) {
+              const handle = await fs.open(copy, "r");
+              await handle.sync().finally(() => handle.close());
+            }
+            await fs.rename(copy, file);
+          });
+        } finally {
+          await unlinkIfPresent(copy).catch(() => undefined);
+        }
+      },
     },
 
     async close() {},

@@ -1,19 +1,15 @@
 /**
  * An in-memory blob store, for tests and short-lived stores. Bytes live in a
- * Map; `localPath` writes a blob to a private temp directory the first time a
- * caller needs a path (tools and subprocesses want files), and `delete` and
- * `close` remove those files again.
+ * Map, so it has no local files (no `local` capability): like a remote store,
+ * it relies on the store's local cache when a caller needs a path. Several
+ * store handles in one process may share one instance, as processes share a
+ * bucket.
  */
 import { randomBytes } from "node:crypto";
-import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { Readable } from "node:stream";
-import type { BlobStore, BlobWriter, StoredObject, TempObject } from "../blob-store.js";
+import { tempNameFor, writerOfTemp, type BlobStore, type BlobWriter, type StoredObject, type TempObject } from "../blob-store.js";
 
 export interface MemoryBlobStoreOptions {
-  /** Where `localPath` materialises blobs. @default a new directory under os.tmpdir() */
-  spillDir?: string;
   /** Epoch ms for temp objects' mtimes. @default Date.now */
   clock?: () => number;
 }
@@ -28,8 +24,6 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
   const clock = options.clock ?? Date.now;
   const blobs = new Map<string, Buffer>();
   const temps = new Map<string, TempBuffer>();
-  const spilled = new Map<string, string>();
-  let spillDir = options.spillDir ?? "";
 
   function enoent(digest: string): Error {
     return Object.assign(new Error(`blob ${digest} is not in the memory store`), { code: "ENOENT" });
@@ -37,12 +31,10 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
 
   return {
     kind: "memory",
-    async open() {
-      if (spillDir === "") spillDir = await fs.mkdtemp(path.join(os.tmpdir(), "attache-memory-"));
-    },
+    async open() {},
 
-    async createWriter(): Promise<BlobWriter> {
-      const tempName = `${randomBytes(12).toString("hex")}.tmp`;
+    async createWriter(writer): Promise<BlobWriter> {
+      const tempName = tempNameFor(writer, randomBytes(12).toString("hex"));
       const temp: TempBuffer = { chunks: [], mtimeMs: clock(), size: 0 };
       temps.set(tempName, temp);
       return {
@@ -71,10 +63,6 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
       return true;
     },
 
-    async localDevice() {
-      return null;
-    },
-
     async stat(digest) {
       return blobs.get(digest)?.length ?? null;
     },
@@ -85,25 +73,12 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
       return Readable.from([bytes]);
     },
 
-    pathOf: (digest) => path.join(spillDir, digest),
-
-    async localPath(digest) {
-      const bytes = blobs.get(digest);
-      if (!bytes) throw enoent(digest);
-      const known = spilled.get(digest);
-      if (known) return known;
-      const file = path.join(spillDir, digest);
-      // Read-only like the filesystem store's blobs: a tool cannot change them by accident.
-      await fs.writeFile(file, bytes, { mode: 0o400 });
-      spilled.set(digest, file);
-      return file;
-    },
-
     async delete(digest) {
       blobs.delete(digest);
-      const file = spilled.get(digest);
-      spilled.delete(digest);
-      if (file) await fs.rm(file, { force: true });
+    },
+
+    async deleteMany(digests) {
+      for (const digest of digests) blobs.delete(digest);
     },
 
     async *list(): AsyncIterable<StoredObject> {
@@ -111,7 +86,7 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
     },
 
     async listTemp(): Promise<TempObject[]> {
-      return [...temps].map(([name, temp]) => ({ name, location: name, size: temp.size, mtimeMs: temp.mtimeMs }));
+      return [...temps].map(([name, temp]) => ({ name, writer: writerOfTemp(name), location: name, size: temp.size, mtimeMs: temp.mtimeMs }));
     },
 
     async removeTemp(tempName) {
@@ -122,12 +97,6 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
       blobs.delete(location);
     },
 
-    async close() {
-      if (spillDir !== "" && options.spillDir === undefined) {
-        await fs.rm(spillDir, { recursive: true, force: true });
-        spillDir = "";
-      }
-      spilled.clear();
-    },
+    async close() {},
   };
 }

@@ -1,7 +1,7 @@
 /**
  * The SQLite manifest's schema, its migrations, and the metrics read from it.
  *
- * Besides the four tables the manifest works with, triggers keep running
+ * Besides the five tables the manifest works with, triggers keep running
  * totals (`totals`, `scope_totals`, `digest_totals`) so that `metrics()`
  * costs a few indexed lookups plus work proportional to the expired
  * attachments awaiting the sweep, never a scan of the store.
@@ -10,7 +10,7 @@ import type { SharedConnection } from "./connection.js";
 import type { ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS attachments (
@@ -214,6 +214,29 @@ INSERT INTO scope_totals (scope, count, bytes, persistent_count, persistent_byte
 UPDATE totals SET count = (SELECT COUNT(*) FROM scope_totals) WHERE name = 'scopes';
 `;
 
+/**
+ * Version 6: the fence and the orphan rules no longer assume one machine.
+ * A blob being deleted is condemned by a writer (`blobs.condemned_by`)
+ * instead of being deleted inside a transaction; every open store handle is
+ * a writer with a heartbeat (`writers`), and an intent names its writer, so
+ * the sweep reclaims intents and temp objects only of writers that are gone.
+ */
+const WRITERS_COLUMNS: [table: string, column: string][] = [
+  ["blobs", "condemned_by"],
+  ["intents", "writer_id"],
+];
+const WRITERS = `
+CREATE TABLE IF NOT EXISTS writers (
+  id TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blobs_condemned ON blobs (condemned_by) WHERE condemned_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS intents_writer ON intents (writer_id);
+`;
+
 function hasColumn(connection: SharedConnection, table: string, column: string): boolean {
   const columns = connection.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
   return columns.some((c) => c.name === column);
@@ -243,6 +266,12 @@ export function migrate(connection: SharedConnection): void {
       }
       db.exec(SCOPE_BYTES);
       db.exec(BACKFILL_SCOPE_TOTALS);
+    }
+    if (current < 6) {
+      for (const [table, column] of WRITERS_COLUMNS) {
+        if (!hasColumn(connection, table, column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} TEXT`);
+      }
+      db.exec(WRITERS);
     }
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
