@@ -12,7 +12,11 @@ import type { BlobRecord, CondemnedBlob } from "./backends/manifest.js";
 import { aborted, ioError } from "./errors.js";
 import { publishBlobDeleted } from "./telemetry.js";
 
-/** Deletes the bytes of blobs this handle has condemned, then forgets them. On failure, the condemnations are called off. */
+/**
+ * Deletes the bytes of blobs this handle has condemned, then forgets them
+ * (or revives those a stage met meanwhile). Returns the blobs whose bytes it
+ * deleted. On failure, the condemnations are called off.
+ */
 export async function deleteCondemned(ctx: StoreContext, condemned: readonly CondemnedBlob[]): Promise<BlobRecord[]> {
   if (condemned.length === 0) return [];
   const digests = condemned.map((blob) => blob.digest);
@@ -27,12 +31,13 @@ export async function deleteCondemned(ctx: StoreContext, condemned: readonly Con
       await ctx.manifest.blobs.spare(digests, writer.id).catch(() => undefined);
       throw ioError(`delete the bytes of ${digests.length === 1 ? `blob sha256:${digests[0]}` : `${digests.length} blobs`}`, err);
     }
-    const rowless = new Set(condemned.filter((blob) => blob.rowless === true).map((blob) => blob.digest));
-    // A row inserted only to fence bytes no row owned was never a blob anyone counted.
-    const forgotten = (await ctx.manifest.blobs.forget(digests, writer.id, ctx.now())).filter((blob) => !rowless.has(blob.digest));
-    for (const blob of forgotten) publishBlobDeleted(`sha256:${blob.digest}`, blob.size);
+    await ctx.manifest.blobs.forget(digests, writer.id, ctx.now());
+    // Every condemned blob's bytes are gone now, also those a stage met and revived (it writes them
+    // again): those count as deleted. A row inserted only to fence bytes no row owned does not.
+    const deleted = condemned.filter((blob) => blob.rowless !== true);
+    for (const blob of deleted) publishBlobDeleted(`sha256:${blob.digest}`, blob.size);
     for (const digest of digests) await ctx.cache?.drop(digest).catch(() => undefined);
-    return forgotten;
+    return deleted;
   } finally {
     for (const digest of digests) writer.condemning.delete(digest);
   }

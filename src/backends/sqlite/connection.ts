@@ -24,10 +24,9 @@ const WAL_SIZE_LIMIT_BYTES = 4 << 20;
 
 /**
  * One connection per database file per process, shared by every store opened
- * on it: the blob-deletion fence holds the write lock across an await, and a
- * second connection in the same thread would block on that lock synchronously
- * (a self-deadlock until the busy timeout). Sharing the connection shares the
- * write mutex instead, so the second store simply queues.
+ * on it: one set of prepared statements and one write queue (the mutex), so
+ * two stores in one process never contend for SQLite's write lock with each
+ * other, only with other processes.
  */
 export interface SharedConnection {
   db: Database.Database;
