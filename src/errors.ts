@@ -14,7 +14,9 @@ export type AttacheErrorCode =
   | "TOO_LARGE"
   | "ABORTED"
   | "STORE_CLOSED"
-  | "IO_ERROR";
+  | "IO_ERROR"
+  | "UPLOAD_FAILED"
+  | "UNSUPPORTED";
 
 /** Context carried by an {@link AttacheError}, besides its code and message. */
 export interface AttacheErrorContext {
@@ -28,6 +30,10 @@ export interface AttacheErrorContext {
   path?: string;
   /** The underlying error. */
   cause?: unknown;
+  /** The key of the upload destination the operation was about (`"openai:<account hash>"`), never a credential. */
+  destination?: string;
+  /** The HTTP status a remote service answered with, when it answered. */
+  status?: number;
   /**
    * Whether the same call may succeed later. By default it is worked out
    * from the code and the cause (see {@link isTransientFailure}); set it
@@ -128,12 +134,14 @@ export class AttacheError extends Error {
   declare readonly expected?: string;
   declare readonly actual?: string;
   declare readonly path?: string;
+  declare readonly destination?: string;
+  declare readonly status?: number;
 
   constructor(code: AttacheErrorCode, message: string, context: AttacheErrorContext = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
     this.code = code;
     this.retryable = context.retryable ?? (!NEVER_RETRYABLE.has(code) && isTransientFailure(context.cause));
-    for (const key of ["ref", "expected", "actual", "path"] as const) {
+    for (const key of ["ref", "expected", "actual", "path", "destination", "status"] as const) {
       if (context[key] !== undefined) Object.defineProperty(this, key, { value: context[key], enumerable: true });
     }
   }
@@ -167,6 +175,21 @@ export function aborted(cause?: unknown): AttacheError {
   return new AttacheError("ABORTED", "The operation was aborted by its signal; nothing was kept.", {
     cause,
   });
+}
+
+/**
+ * A remote upload, metadata or delete request that failed: `destination`
+ * names the destination's key, `status` the provider's HTTP status when it
+ * answered, `cause` the client's error. Set `retryable` (true when the
+ * retries ran out on a failure that may pass, such as a 429 or a 503).
+ */
+export function uploadFailed(message: string, context: AttacheErrorContext = {}): AttacheError {
+  return new AttacheError("UPLOAD_FAILED", message, context);
+}
+
+/** What was asked cannot be done by this target or destination (a type it cannot take, a step its API lacks). */
+export function unsupported(message: string, context: AttacheErrorContext = {}): AttacheError {
+  return new AttacheError("UNSUPPORTED", message, { retryable: false, ...context });
 }
 
 export function tooLarge(limit: number): AttacheError {
