@@ -1,48 +1,50 @@
 import path from "node:path";
 import { expect, it } from "vitest";
-import { memoryManifest, sqliteManifest } from "../../src/index.js";
-import { describeManifest } from "../conformance/manifest-suite.js";
-import { onCleanup, tempDir } from "../support/fixtures.js";
+import { memoryManifest, sqliteManifest, type Manifest } from "../../src/index.js";
+import { SCHEMA_VERSION } from "../../src/backends/sqlite/schema.js";
+import { describeManifest } from "../../src/testing/index.js";
+import { tempDir } from "../support/fixtures.js";
 import { openSqlite } from "../support/sqlite.js";
 
-describeManifest("sqlite", async () => {
-  const manifest = sqliteManifest({ file: path.join(tempDir(), "manifest.db") });
-  await manifest.open();
-  onCleanup(() => manifest.close());
-  return manifest;
-});
-
-describeManifest("memory", async () => {
-  const manifest = memoryManifest();
+/** An opened SQLite manifest on `file`. */
+async function openedSqlite(file: string): Promise<Manifest> {
+  const manifest = sqliteManifest({ file });
   await manifest.open();
   return manifest;
+}
+
+describeManifest("sqlite", {
+  async open() {
+    const file = path.join(tempDir(), "manifest.db");
+    return { first: await openedSqlite(file), second: () => openedSqlite(file) };
+  },
 });
 
-it("sqlite: two manifests on one file in one process share a connection instead of deadlocking", async () => {
+describeManifest("memory", {
+  async open() {
+    // One instance is the shared state: a second handle is the same object.
+    const manifest = memoryManifest();
+    await manifest.open();
+    return { first: manifest, second: async () => manifest };
+  },
+});
+
+it("sqlite: two manifests on one file in one process share a connection, and each sees the other's commits", async () => {
   const file = path.join(tempDir(), "manifest.db");
-  const first = sqliteManifest({ file });
-  const second = sqliteManifest({ file });
-  await first.open();
-  await second.open();
-  await first.beginStage({ id: "i1", digest: "a".repeat(64), tempName: null, createdAt: 1 }, 1);
-  await first.beginStage({ id: "gone", digest: "b".repeat(64), tempName: null, createdAt: 1 }, 1);
-  await first.abandonStage("gone");
-  let release: (() => void) | undefined;
-  const held = first.deleteBlobIfUnneeded("b".repeat(64), 1, () => new Promise<void>((r) => (release = r)));
-  let queuedDone = false;
-  const queued = second
-    .beginStage({ id: "i2", digest: "b".repeat(64), tempName: null, createdAt: 1 }, 1)
-    .then(() => (queuedDone = true));
-  await new Promise((r) => setTimeout(r, 20));
-  expect(release).toBeDefined();
-  expect(queuedDone).toBe(false);
-  release?.();
-  expect(await held).toMatchObject({ digest: "b".repeat(64) });
-  await queued;
-  expect(await second.getBlob("b".repeat(64))).toMatchObject({ refs: 0 });
-  expect((await first.staleIntents(1, 10)).map((i) => i.id).sort()).toEqual(["i1", "i2"]);
+  const first = await openedSqlite(file);
+  const second = await openedSqlite(file);
+  const digest = "b".repeat(64);
+  const deleter = "01m7yjjjy8000000000000000a";
+  await first.pins.beginStage({ id: "gone", digest, tempName: null, createdAt: 1 }, 1);
+  await first.pins.dropIntent("gone");
+  expect(await first.blobs.condemn([digest], 1, deleter)).toHaveLength(1);
+  expect(await second.pins.beginStage({ id: "i2", digest, tempName: null, createdAt: 1 }, 1)).toBe("condemned");
+  expect(await first.blobs.forget([digest], deleter, 1)).toEqual([]);
+  expect(await second.blobs.get(digest)).toMatchObject({ refs: 0, condemnedBy: null });
+  await first.pins.beginStage({ id: "i1", digest: "a".repeat(64), tempName: null, createdAt: 1 }, 1);
+  expect((await first.pins.staleIntents(1, deleter, 10)).map((i) => i.id).sort()).toEqual(["i1", "i2"]);
   await first.close();
-  expect((await second.staleIntents(1, 10)).length).toBe(2);
+  expect((await second.pins.staleIntents(1, deleter, 10)).length).toBe(2);
   await second.close();
 });
 
@@ -149,7 +151,7 @@ it("sqlite: a store from schema version 4 gets its per-scope bytes backfilled, a
   expect(after.top.map((s) => s.scope)).toEqual(["b"]);
   await reopened.close();
 
-  // Running the version 5 step again over a version 5 database changes nothing.
+  // Running the steps from version 5 on again over a migrated database changes nothing.
   const db = openSqlite(file);
   const totals = () => db.prepare("SELECT * FROM scope_totals ORDER BY scope").all();
   const migrated = totals();
@@ -158,6 +160,6 @@ it("sqlite: a store from schema version 4 gets its per-scope bytes backfilled, a
   expect({ a: await again.metrics({ scope: "a" }), b: await again.metrics({ scope: "b" }), top: await again.largestScopes() }).toEqual(after);
   await again.close();
   expect(totals()).toEqual(migrated);
-  expect(db.prepare("PRAGMA user_version").get()).toEqual({ user_version: 5 });
+  expect(db.prepare("PRAGMA user_version").get()).toEqual({ user_version: SCHEMA_VERSION });
   db.close();
 });

@@ -1,5 +1,4 @@
-import { describe } from "vitest";
-import { describeStore } from "../conformance/store-suite.js";
-import { embeddedHarness } from "../support/fixtures.js";
+import { describeStore } from "../../src/testing/index.js";
+import { embeddedSuiteHarness } from "../support/fixtures.js";
 
-describe("store on the embedded default (filesystem + SQLite)", () => describeStore(embeddedHarness));
+describeStore("embedded default (filesystem + SQLite)", { create: embeddedSuiteHarness });

@@ -1,5 +1,4 @@
-import { describe } from "vitest";
-import { describeStore } from "../conformance/store-suite.js";
-import { memoryHarness } from "../support/fixtures.js";
+import { describeStore } from "../../src/testing/index.js";
+import { memorySuiteHarness } from "../support/fixtures.js";
 
-describe("store on memory backends", () => describeStore(memoryHarness));
+describeStore("memory backends", { create: memorySuiteHarness });

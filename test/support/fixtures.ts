@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach } from "vitest";
 import { memoryBlobStore, memoryManifest, openStore, type Store, type StoreOptions } from "../../src/index.js";
+import type { StoreHarness as SuiteHarness } from "../../src/testing/index.js";
 
 /** A settable clock for tests. */
 export class TestClock {
@@ -80,4 +81,38 @@ export function memoryHarness(): StoreHarness {
 /** Registers a cleanup to run after the current test. */
 export function onCleanup(fn: () => Promise<void> | void): void {
   cleanups.push(fn);
+}
+
+/**
+ * The store suite's harness on the embedded default (filesystem + SQLite):
+ * every store, first or second, opens the same directory, as processes
+ * sharing it do. The suite closes the stores it opens.
+ */
+export function embeddedSuiteHarness(): SuiteHarness {
+  const dir = tempDir();
+  return {
+    localFiles: true,
+    open: (options = {}) => openStore({ dir, sweepInterval: false, ...options }),
+    openSecond: (options = {}) => openStore({ dir, sweepInterval: false, ...options }),
+  };
+}
+
+/**
+ * The store suite's harness on memory backends: every store shares one
+ * memoryBlobStore and one memoryManifest, as processes share a bucket and a
+ * database. `open` reuses one directory (and so one local cache); each
+ * `openSecond` is another host, with a directory and a cacheDir of its own.
+ */
+export function memorySuiteHarness(): SuiteHarness {
+  const blobStore = memoryBlobStore();
+  const manifest = memoryManifest();
+  const dir = tempDir();
+  return {
+    localFiles: false,
+    open: (options = {}) => openStore({ dir, sweepInterval: false, blobStore, manifest, ...options }),
+    openSecond(options = {}) {
+      const elsewhere = tempDir("attache-other-host-");
+      return openStore({ dir: elsewhere, cacheDir: path.join(elsewhere, "cache"), sweepInterval: false, blobStore, manifest, ...options });
+    },
+  };
 }

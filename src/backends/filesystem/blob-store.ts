@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { isSameFile, lstatIfPresent } from "../../file-identity.js";
 import { errnoCode, nodeFileSystem, type FileSystem } from "../../fs-seam.js";
 import { makeDirectory } from "../../make-directory.js";
@@ -130,11 +130,17 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
 
     stat: (digest) => sizeOf(blobPath(digest)),
 
-    async openRead(digest) {
+    async openRead(digest, range) {
       // The stream owns the FileHandle (not its bare fd): a FileHandle that is
       // garbage collected closes its fd, which may by then belong to another file.
       const handle = await fs.open(blobPath(digest), "r");
-      return createReadStream("", { fd: handle, highWaterMark: 1 << 20 }) as Readable;
+      if (range !== undefined && range.end <= range.start) {
+        await handle.close();
+        return Readable.from([]);
+      }
+      // `end` is inclusive for createReadStream.
+      const bounds = range === undefined ? {} : { start: range.start, end: range.end - 1 };
+      return createReadStream("", { fd: handle, highWaterMark: 1 << 20, ...bounds }) as Readable;
     },
 
     delete: (digest) => unlinkIfPresent(blobPath(digest)),
@@ -274,6 +280,7 @@ class FileBlobWriter implements BlobWriter {
   /** Full buffers copied but not yet handed to the disk. */
   private readonly full: Buffer[] = [];
   private inFlight: Promise<void> | undefined;
+  private draining: Promise<void> | undefined;
   private failure: unknown = undefined;
   private closed = false;
 
@@ -305,8 +312,18 @@ class FileBlobWriter implements BlobWriter {
     return this.drain();
   }
 
-  /** Hands the full buffers to the disk in order, one write in flight; returns once the last is under way. */
-  private async drain(): Promise<void> {
+  /**
+   * Hands the full buffers to the disk in order, one write in flight; returns
+   * once the last is under way. Drains queue behind each other: writes issued
+   * without awaiting each one never run two loops over the same queue.
+   */
+  private drain(): Promise<void> {
+    const next = (this.draining ?? Promise.resolve()).then(() => this.drainQueue());
+    this.draining = next.catch(() => undefined);
+    return next;
+  }
+
+  private async drainQueue(): Promise<void> {
     while (this.full.length > 0) {
       await this.settle();
       const buffer = this.full.shift() as Buffer;
