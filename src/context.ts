@@ -1,6 +1,7 @@
 import type { BlobStore } from "./backends/blob-store.js";
 import type { AttachmentRecord, BlobRecord, Manifest } from "./backends/manifest.js";
 import type { LocalCache } from "./cache/types.js";
+import type { Delivery } from "./deliver/upload.js";
 import { deleteUnneeded } from "./fence.js";
 import type { FileSystem } from "./fs-seam.js";
 import { newId, refOf } from "./ids.js";
@@ -17,6 +18,8 @@ export interface StoreContext {
   readonly writer: Writer;
   /** Verified local copies of blobs, for a blob store without local files; `null` when the blobs are local files. */
   readonly cache: LocalCache | null;
+  /** Destinations this store knows (for the sweep's remote cleanup) and its uploads in flight. */
+  readonly delivery: Delivery;
   now(): number;
 }
 

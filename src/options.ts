@@ -3,6 +3,7 @@ import type { BlobStore } from "./backends/blob-store.js";
 import { parseDuration, type Duration } from "./duration.js";
 import { parseByteSize, type ByteSize } from "./cache/byte-size.js";
 import { invalidArgument } from "./errors.js";
+import type { Destination } from "./providers/destination.js";
 import type { FileSystem } from "./fs-seam.js";
 import type { Manifest } from "./backends/manifest.js";
 import { parseTtl } from "./stage-options.js";
@@ -64,6 +65,13 @@ export interface StoreOptions {
    * blob store whose blobs are local files already. @default `<dir>/cache`
    */
   cacheDir?: string;
+  /**
+   * Destinations (from `openaiFiles`, `anthropicFiles`, `geminiFiles`) whose
+   * remote files the sweep deletes once no live attachment uses their bytes,
+   * when made with `deleteWhenUnused: true`. Destinations that `upload()` has
+   * used in this process are known too. @default []
+   */
+  destinations?: readonly Destination[];
   /** How much the local cache may hold: bytes, or a string such as `"10GiB"` or `"500MB"`. @default "1GiB" */
   cacheSize?: ByteSize;
   /**
@@ -91,6 +99,7 @@ export interface ResolvedOptions {
   readonly fileSystem: FileSystem | undefined;
   readonly cacheDir: string | undefined;
   readonly cacheSize: number;
+  readonly destinations: readonly Destination[];
 }
 
 /**
@@ -149,7 +158,14 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     fileSystem: options.fileSystem,
     cacheDir: resolveCacheDir(options.cacheDir),
     cacheSize: parseByteSize(options.cacheSize ?? "1GiB", "cacheSize"),
+    destinations: resolveDestinations(options.destinations),
   });
+}
+
+function resolveDestinations(destinations: unknown): readonly Destination[] {
+  if (destinations === undefined) return [];
+  if (!Array.isArray(destinations)) throw invalidArgument("destinations must be an array of destinations, such as [openaiFiles({ client, deleteWhenUnused: true })].");
+  return Object.freeze([...(destinations as Destination[])]);
 }
 
 function resolveCacheDir(cacheDir: unknown): string | undefined {

@@ -14,7 +14,7 @@ import type { StoreContext } from "./context.js";
 import { integrityError, ioError, isAttacheError } from "./errors.js";
 import { errnoCode, nodeFileSystem } from "./fs-seam.js";
 import { refOf } from "./ids.js";
-import type { LocalBlobFiles } from "./backends/blob-store.js";
+import type { ByteRange, LocalBlobFiles } from "./backends/blob-store.js";
 import type { AttachmentRecord } from "./backends/manifest.js";
 
 /** What stands at a path where a regular file is expected, for messages. */
@@ -138,6 +138,26 @@ export async function openRaw(ctx: StoreContext, record: AttachmentRecord): Prom
 }
 
 /** Where the bytes are, for messages: a local file, or the blob in a store without local files. */
+/**
+ * The raw bytes [start, end) of an attachment (an upload sends large files
+ * in parts): from the blob store, or from the `reference` file opened as
+ * every reader opens it (regular file, not followed). Not verified: the
+ * caller hashes what it reads.
+ */
+export async function openRange(ctx: StoreContext, record: AttachmentRecord, range: ByteRange): Promise<Readable> {
+  try {
+    if (record.referencePath === null) return await ctx.blobs.openRead(record.digest, range);
+    const { handle } = await openRegularFile(ctx, record.referencePath, true);
+    if (range.end <= range.start) {
+      await handle.close();
+      return Readable.from([]);
+    }
+    return createReadStream("", { fd: handle, start: range.start, end: range.end - 1, highWaterMark: 1 << 20 });
+  } catch (err) {
+    throw openFailure(ctx, record, err);
+  }
+}
+
 function locationOf(ctx: StoreContext, record: AttachmentRecord): string {
   return record.referencePath ?? ctx.blobs.local?.pathOf(record.digest) ?? `sha256:${record.digest} in the ${ctx.blobs.kind} blob store`;
 }

@@ -9,6 +9,10 @@ import { filesystemBlobStore } from "./backends/filesystem/blob-store.js";
 import { freeBlobsOf, toAttachment, type StoreContext } from "./context.js";
 import { localCache } from "./cache/local-cache.js";
 import { Writer } from "./writer.js";
+import { renderAttachment } from "./deliver/render-attachment.js";
+import type { RenderTarget } from "./deliver/types.js";
+import { asDestination, Delivery, uploadAttachment } from "./deliver/upload.js";
+import type { Destination } from "./providers/destination.js";
 import { diskReserve, type DiskReserve } from "./disk-reserve.js";
 import { AttacheError, invalidArgument, ioError, isAttacheError, notFound, storeClosed } from "./errors.js";
 import { fileSlots } from "./file-slots.js";
@@ -40,8 +44,11 @@ import type {
   StageSource,
   Store,
   SweepReport,
+  RenderOptions,
   TemporaryAttachment,
   UpdateOptions,
+  UploadOptions,
+  UploadRecord,
   VerifyOptions,
   VerifyReport,
 } from "./types.js";
@@ -52,6 +59,16 @@ const DEFAULT_LEASE_TTL = "10m";
 const FOREVER = 8.64e15;
 const LIST_PAGE = 500;
 const DEFAULT_LARGEST_SCOPES = 10;
+
+function remoteTotals(totals: { destination: string; files: number; bytes: number }[]): Metrics["remote"] {
+  const remote: Metrics["remote"] = { count: 0, bytes: 0, destinations: {} };
+  for (const { destination, files, bytes } of totals) {
+    remote.destinations[destination] = { count: files, bytes };
+    remote.count += files;
+    remote.bytes += bytes;
+  }
+  return remote;
+}
 
 function toScopeMetrics(m: ManifestScopeMetrics): ScopeMetrics {
   return { ...m, nextExpiryAt: m.nextExpiryAt === null ? null : new Date(m.nextExpiryAt) };
@@ -106,7 +123,9 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     truncateJournal: async () => manifest.checkpoint?.(),
   });
   await reserve.replenish();
-  return new AttacheStore(resolved, { options: resolved, blobs, manifest, fs, writer, cache, now: resolved.clock }, reserve);
+  const delivery = new Delivery();
+  for (const destination of resolved.destinations) delivery.remember(asDestination(destination));
+  return new AttacheStore(resolved, { options: resolved, blobs, manifest, fs, writer, cache, delivery, now: resolved.clock }, reserve);
 }
 
 class AttacheStore implements Store {
@@ -375,6 +394,7 @@ class AttacheStore implements Store {
         expired: m.expired,
         leases: m.leases,
         nextExpiryAt: m.nextExpiryAt === null ? null : new Date(m.nextExpiryAt),
+        remote: remoteTotals(await this.ctx.manifest.uploads.totals()),
       };
     });
   }
@@ -394,6 +414,26 @@ class AttacheStore implements Store {
     return this.track(() => traced(verifyTrace, { repair: options.repair === true }, () =>
       fileSlots().run(() => verifyStore(this.ctx, options.repair === true, options.onProgress)),
     ));
+  }
+
+  upload(ref: string, destination: Destination, options: UploadOptions = {}, scope?: string): Promise<UploadRecord> {
+    return this.track(async () => {
+      const target = asDestination(destination);
+      if (typeof options !== "object" || options === null) throw invalidArgument("upload() options must be an object.");
+      return this.readingLive(ref, scope, (record) => uploadAttachment(this.ctx, this.ctx.delivery, record, target, options));
+    });
+  }
+
+  render(ref: string, target: RenderTarget, options: RenderOptions = {}, scope?: string): Promise<Record<string, unknown>> {
+    return this.track(() =>
+      this.readingLive(ref, scope, (record) =>
+        renderAttachment(record, target, options, {
+          read: () => fileSlots().run(() => readVerified(this.ctx, record)),
+          upload: (destination) => uploadAttachment(this.ctx, this.ctx.delivery, record, destination, { signal: options.signal }),
+          path: () => localPathOf(this.ctx, record),
+        }),
+      ),
+    );
   }
 
   reset(): Promise<void> {
@@ -479,6 +519,12 @@ class ScopedHandle implements ScopedStore {
   }
   metrics(): Promise<ScopeMetrics> {
     return this.store.metrics({ scope: this.scope });
+  }
+  upload(ref: string, destination: Destination, options?: UploadOptions) {
+    return this.store.upload(ref, destination, options, this.scope);
+  }
+  render(ref: string, target: RenderTarget, options?: RenderOptions) {
+    return this.store.render(ref, target, options, this.scope);
   }
 }
 

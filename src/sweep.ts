@@ -9,6 +9,8 @@
  *   5. finish blob deletions whose writer is gone   (condemned rows)
  *   6. delete blobs nothing needs           (blobs.refs = 0 index: condemn, delete, forget, in batches)
  *   7. forget writers gone past the grace period; drop cached copies of deleted blobs
+ *   8. delete remote files no live attachment uses, for destinations made with
+ *      `deleteWhenUnused` (failures are counted, never thrown: retried next time)
  *
  * A writer is "gone" when its heartbeat is older than the grace period; this
  * handle's own leftovers (not in flight) count as gone too. So a slow stage
@@ -19,6 +21,7 @@
  */
 import { secureBlob, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
+import { deleteUnusedRemoteFiles } from "./deliver/remote-cleanup.js";
 import { deleteCondemned, deleteUnneeded } from "./fence.js";
 import { reclaimNamedPaths } from "./named-paths.js";
 import { publishExpired, publishOrphanReclaimed } from "./telemetry.js";
@@ -40,7 +43,9 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
   const now = ctx.now();
   const writer = ctx.writer;
   const orphanBefore = writer.staleBefore(now);
-  const report: SweepReport = { expired: 0, blobsDeleted: 0, bytesFreed: 0, orphansReclaimed: 0, durationMs: 0 };
+  const report: SweepReport = {
+    expired: 0, blobsDeleted: 0, bytesFreed: 0, orphansReclaimed: 0, remoteDeleted: 0, remoteFailed: 0, durationMs: 0,
+  };
   await writer.ready();
   await writer.beat();
 
@@ -116,6 +121,10 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
       return kept;
     }, ctx.options.gracePeriodMs);
   }
+
+  const remote = await deleteUnusedRemoteFiles(ctx, now);
+  report.remoteDeleted = remote.deleted;
+  report.remoteFailed = remote.failed;
 
   report.durationMs = Math.round((performance.now() - started) * 1000) / 1000;
   return report;

@@ -3,12 +3,13 @@ import type { Attachment } from "./types.js";
 
 /**
  * attache's `node:diagnostics_channel` channels. Tracing channels wrap each
- * call of `stage`, `sweep` and `verify`; plain channels report events.
+ * call of `stage`, `sweep`, `verify` and `upload`; plain channels report events.
  * `publish` is skipped when nobody subscribes, so telemetry costs nothing then.
  */
 export const stageTrace = diagnostics_channel.tracingChannel<object, object>("attache:stage");
 export const sweepTrace = diagnostics_channel.tracingChannel<object, object>("attache:sweep");
 export const verifyTrace = diagnostics_channel.tracingChannel<object, object>("attache:verify");
+export const uploadTrace = diagnostics_channel.tracingChannel<object, object>("attache:upload");
 
 const stagedChannel = diagnostics_channel.channel("attache:staged");
 const releasedChannel = diagnostics_channel.channel("attache:released");

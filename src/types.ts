@@ -1,5 +1,7 @@
 import type { Readable } from "node:stream";
+import type { RenderLimits, RenderTarget } from "./deliver/types.js";
 import type { Duration } from "./duration.js";
+import type { Destination } from "./providers/destination.js";
 
 /** Who owns the bytes of an attachment. */
 export type StageMode = "copy" | "move" | "reference";
@@ -134,6 +136,52 @@ export interface Lease extends AsyncDisposable {
   release(): Promise<void>;
 }
 
+/** Options of `upload()`. */
+export interface UploadOptions {
+  /** Aborts the upload (ABORTED); its progress is kept in the ledger, so the next upload() resumes. */
+  signal?: AbortSignal;
+  /** Bytes the provider has so far, of `total`. */
+  onProgress?: (progress: { bytes: number; total: number }) => void;
+  /** Upload even when the ledger has a usable remote file. */
+  force?: boolean;
+  /** Confirm a ledger hit with one metadata request; a remote 404 or 403 drops the entry and uploads again. */
+  verify?: boolean;
+}
+
+/** What `upload()` resolves to: where the bytes are held remotely. */
+export interface UploadRecord {
+  /** The destination's key (`"openai:<account hash>"`): never a credential. */
+  readonly destination: string;
+  /** The provider's file id (`file-…`, `file_…`, `files/…`). */
+  readonly remoteId: string;
+  /** Gemini's `fileUri`, for destinations that report one; else `null`. */
+  readonly uri: string | null;
+  /** `sha256:<hex>` */
+  readonly digest: string;
+  readonly size: number;
+  readonly uploadedAt: Date;
+  /** When the provider deletes the file, or `null`. */
+  readonly expiresAt: Date | null;
+  /** True when no bytes were sent: a ledger hit, or another caller's upload awaited. */
+  readonly reused: boolean;
+}
+
+/** Options of `render()`. */
+export interface RenderOptions {
+  /** `"inline"` (base64 or text), `"file"` (a remote id through `upload()` to `destination`), or `"auto"`: inline when it fits the target's limits, else by file. @default "auto" */
+  via?: "auto" | "inline" | "file";
+  /** Where `"file"` (and `"auto"` past the inline limits) uploads. */
+  destination?: Destination;
+  /** OpenAI image detail. */
+  detail?: "auto" | "low" | "high";
+  /** For `codex`: the lease whose path the part names (else the attachment's resolved path). */
+  lease?: Lease;
+  /** The target's inline limits, lowered or raised (bytes as sent: base64 counts 4/3). */
+  limits?: Partial<RenderLimits>;
+  /** Passed to `upload()` when rendering by file. */
+  signal?: AbortSignal;
+}
+
 /** An attachment released when disposed (`await using`). */
 /** What `stage()` resolves to: the attachment, and what the stage did. */
 export interface StageResult extends Attachment {
@@ -161,6 +209,10 @@ export interface SweepReport {
   bytesFreed: number;
   /** Temp files, unfinished intents and stale leases reclaimed. */
   orphansReclaimed: number;
+  /** Remote files deleted (destinations made with `deleteWhenUnused`) because no live attachment uses their bytes. */
+  remoteDeleted: number;
+  /** Remote deletions that failed; retried by the next sweep. */
+  remoteFailed: number;
   durationMs: number;
 }
 
@@ -190,6 +242,8 @@ export interface Metrics {
   leases: number;
   /** The earliest future expiry, or `null`. */
   nextExpiryAt: Date | null;
+  /** Files held by providers, from the upload ledger: in all, and per destination key. */
+  remote: CountAndBytes & { destinations: Record<string, CountAndBytes> };
 }
 
 /**
@@ -271,6 +325,10 @@ export interface ScopedStore {
   update(ref: string, changes: UpdateOptions): Promise<Attachment>;
   /** This scope's counts and bytes (`store.metrics({ scope })`). */
   metrics(): Promise<ScopeMetrics>;
+  /** Uploads one of this scope's attachments to a provider's Files API once (see `Store.upload`). */
+  upload(ref: string, destination: Destination, options?: UploadOptions): Promise<UploadRecord>;
+  /** One of this scope's attachments as one content part for `target`'s API (see `Store.render`). */
+  render(ref: string, target: RenderTarget, options?: RenderOptions): Promise<Record<string, unknown>>;
   /** With a ref: drops one of this scope's attachments. Without: the whole scope (returns the count). */
   release(ref: string): Promise<boolean>;
   release(): Promise<number>;
@@ -303,6 +361,24 @@ export interface Store extends AsyncDisposable {
   /** The scopes holding the most live bytes, most first (ties by scope), from an index. */
   largestScopes(options?: LargestScopesOptions): Promise<ScopeMetrics[]>;
   verify(options?: VerifyOptions): Promise<VerifyReport>;
+  /**
+   * Uploads the attachment's bytes to a provider's Files API — once: the
+   * manifest's ledger remembers (destination, digest) → remote id for every
+   * process on the store, so a later call returns `reused: true` without a
+   * request. Concurrent calls share one upload; a large file goes in parts
+   * and resumes after a crash or abort. Fails with UPLOAD_FAILED
+   * (`destination`, `status`, `retryable`), TOO_LARGE, INTEGRITY_ERROR or
+   * ABORTED.
+   */
+  upload(ref: string, destination: Destination, options?: UploadOptions): Promise<UploadRecord>;
+  /**
+   * The attachment as one content part of `target`'s API, plain JSON:
+   * inline (base64 or text) when it fits the target's limits, else by file
+   * id through `upload()` to `options.destination`; UNSUPPORTED for a type
+   * the target cannot take, TOO_LARGE when it cannot be inlined and no
+   * destination is given.
+   */
+  render(ref: string, target: RenderTarget, options?: RenderOptions): Promise<Record<string, unknown>>;
   reset(): Promise<void>;
   close(): Promise<void>;
 }

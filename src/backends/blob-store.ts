@@ -31,8 +31,12 @@ export interface BlobStore {
   commit(tempName: string, digest: string, size: number): Promise<boolean>;
   /** Size of the blob, or `null` if it is not there. */
   stat(digest: string): Promise<number | null>;
-  /** Streams the blob's bytes; fails with an ENOENT-coded error if it is missing. */
-  openRead(digest: string): Promise<Readable>;
+  /**
+   * Streams the blob's bytes — or the bytes [start, end) of `range` (an
+   * upload sends a large blob in parts); fails with an ENOENT-coded error
+   * if it is missing.
+   */
+  openRead(digest: string, range?: ByteRange): Promise<Readable>;
   /** Deletes the blob; deleting a missing blob is not an error. */
   delete(digest: string): Promise<void>;
   /** Deletes many blobs in as few requests as the backend allows (S3 `DeleteObjects`); optional, `delete` each otherwise. */
@@ -100,6 +104,12 @@ export function tempNameFor(writer: string, random: string): string {
 /** The writer a temp object belongs to, or `null` for a name not made by {@link tempNameFor} (an older version's, or a stranger's). */
 export function writerOfTemp(name: string): string | null {
   return TEMP_NAME.exec(name)?.[1] ?? null;
+}
+
+/** Bytes [start, end) of a blob. */
+export interface ByteRange {
+  start: number;
+  end: number;
 }
 
 /** A temp object being written. Writes may be issued without awaiting each one; `finish` waits for all. */

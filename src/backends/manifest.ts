@@ -13,7 +13,7 @@ import type { AttachmentChanges } from "../update-options.js";
  * It is four rooms, one per concept: {@link AttachmentTable} (what scopes
  * hold), {@link BlobTable} (the bytes' rows and the condemn → delete →
  * forget fence), {@link PinTable} (intents, leases and the writers that
- * hold them) — and, in a later version, the upload ledger.
+ * hold them) and {@link UploadLedger} (what was uploaded where).
  *
  * An attachment is live while it exists and `expiresAt` is null or later than
  * `now`. A blob is *needed* while an attachment row (live or expired) uses it
@@ -26,6 +26,7 @@ export interface Manifest {
   readonly attachments: AttachmentTable;
   readonly blobs: BlobTable;
   readonly pins: PinTable;
+  readonly uploads: UploadLedger;
 
   metrics(now: number): Promise<ManifestMetrics>;
   /**
@@ -223,6 +224,73 @@ export interface PinTable {
 export interface CondemnedBlob extends BlobRecord {
   /** There was no row: one was inserted only to fence the deletion of bytes no row owned. */
   rowless?: boolean;
+}
+
+/**
+ * The upload ledger: which bytes (by digest) are held by which destination
+ * (a provider account and the options that change what a remote file may be
+ * used for) under which remote id, shared by every process on the store. It
+ * is also the single flight across processes: an upload in progress is a row
+ * claimed by a holder, who keeps it fresh (`touch`) and records the remote
+ * upload's progress (`checkpoint`) so that another process can resume it
+ * once the holder is gone.
+ */
+export interface UploadLedger {
+  get(destination: string, digest: string): Promise<UploadRow | undefined>;
+  /**
+   * Claims the upload of `digest` to `destination` for `holder`, in one
+   * transaction: `"done"` when a finished entry exists (the caller checks
+   * its expiry); `"busy"` when another holder claimed it and touched it after
+   * `staleBefore`; otherwise `"claimed"` (a new row, or one taken over from a
+   * holder that is gone or a finished entry being replaced, keeping any resume
+   * state) — unless `replace` is false and the row is finished.
+   */
+  claim(destination: string, digest: string, holder: string, size: number, now: number, staleBefore: number, replace: boolean): Promise<UploadClaim>;
+  /** Keeps `holder`'s claim fresh; false if it lost the claim (another process took it over). */
+  touch(destination: string, digest: string, holder: string, now: number): Promise<boolean>;
+  /** Records the remote upload's progress (opaque JSON from the destination) while `holder` has the claim; false if it lost it. */
+  checkpoint(destination: string, digest: string, holder: string, resume: unknown): Promise<boolean>;
+  /** Records the finished upload and ends the claim; returns the row. Undefined if `holder` lost the claim. */
+  complete(destination: string, digest: string, holder: string, remote: RemoteEntry, now: number): Promise<UploadRow | undefined>;
+  /** Ends `holder`'s claim without a result (a failure or an abort): the resume state stays for the next attempt. */
+  release(destination: string, digest: string, holder: string): Promise<void>;
+  /** Forgets an entry (the remote file is gone, or was deleted); with `remoteId`, only if the entry still names it. */
+  drop(destination: string, digest: string, remoteId?: string): Promise<void>;
+  /**
+   * Up to `limit` finished entries of `destination` whose digest no live
+   * attachment (at `now`) uses, after `afterDigest` in digest order: remote
+   * files to delete for a destination made with `deleteWhenUnused`.
+   */
+  unused(destination: string, now: number, afterDigest: string | null, limit: number): Promise<UploadRow[]>;
+  /** Finished entries in (destination, digest) order after `after`, at most `limit`: `attache uploads`. */
+  list(after: { destination: string; digest: string } | null, limit: number): Promise<UploadRow[]>;
+  /** Finished entries and their bytes, per destination. */
+  totals(): Promise<{ destination: string; files: number; bytes: number }[]>;
+}
+
+/** One ledger entry: finished (`remoteId` set) or in progress (`holder` set). */
+export interface UploadRow {
+  destination: string;
+  digest: string;
+  size: number;
+  remoteId: string | null;
+  /** Gemini's `fileUri`, when the destination reports one. */
+  uri: string | null;
+  uploadedAt: number | null;
+  expiresAt: number | null;
+  /** Who is uploading now (a writer id), or `null`. */
+  holder: string | null;
+  heartbeatAt: number | null;
+  /** The destination's resume state for an unfinished upload, or `null`. */
+  resume: unknown;
+}
+
+export type UploadClaim = { kind: "claimed"; resume: unknown } | { kind: "busy"; row: UploadRow } | { kind: "done"; row: UploadRow };
+
+export interface RemoteEntry {
+  remoteId: string;
+  uri: string | null;
+  expiresAt: number | null;
 }
 
 /** One open store handle, as the manifest knows it. */

@@ -70,6 +70,7 @@ export function metricsJson(metrics: Metrics): MetricsJson {
     expired: { count: metrics.expired.count, bytes: metrics.expired.bytes },
     leases: metrics.leases,
     nextExpiryAt: metrics.nextExpiryAt === null ? null : metrics.nextExpiryAt.toISOString(),
+    remote: { count: metrics.remote.count, bytes: metrics.remote.bytes, destinations: { ...metrics.remote.destinations } },
   };
 }
 

@@ -133,7 +133,7 @@ describe.skipIf("skip" in smallFs)("a full disk", () => {
     const { store, a } = await fullStore(root);
     const target = a[0] as Attachment;
     await expect(store.release(target.ref)).resolves.toBe(true);
-    expect(fs.existsSync(target.path)).toBe(false);
+    expect(fs.existsSync((target.path as string))).toBe(false);
     expect(freeBytes(root)).toBeGreaterThanOrEqual(BLOB_BYTES);
     await expect(store.get(target.ref)).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
@@ -141,7 +141,7 @@ describe.skipIf("skip" in smallFs)("a full disk", () => {
   it("releaseScope succeeds on a full disk and frees the scope's blobs", async () => {
     const { store, a, b } = await fullStore(root);
     await expect(store.releaseScope("a")).resolves.toBe(3);
-    for (const attachment of a) expect(fs.existsSync(attachment.path)).toBe(false);
+    for (const attachment of a) expect(fs.existsSync((attachment.path as string))).toBe(false);
     expect(freeBytes(root)).toBeGreaterThanOrEqual(3 * BLOB_BYTES);
     expect((await store.list()).map((x) => x.ref).sort()).toEqual(b.map((x) => x.ref).sort());
   });
@@ -151,7 +151,7 @@ describe.skipIf("skip" in smallFs)("a full disk", () => {
     clock.time += 2 * HOUR;
     const report = await store.sweep();
     expect(report).toMatchObject({ expired: 3, blobsDeleted: 3, bytesFreed: 3 * BLOB_BYTES });
-    for (const attachment of b) expect(fs.existsSync(attachment.path)).toBe(false);
+    for (const attachment of b) expect(fs.existsSync((attachment.path as string))).toBe(false);
     expect(freeBytes(root)).toBeGreaterThanOrEqual(3 * BLOB_BYTES);
   });
 
@@ -159,7 +159,7 @@ describe.skipIf("skip" in smallFs)("a full disk", () => {
     const { store, a, b } = await fullStore(root);
     await store.reset();
     expect(await store.list({ includeExpired: true })).toEqual([]);
-    for (const attachment of [...a, ...b]) expect(fs.existsSync(attachment.path)).toBe(false);
+    for (const attachment of [...a, ...b]) expect(fs.existsSync((attachment.path as string))).toBe(false);
     expect(freeBytes(root)).toBeGreaterThanOrEqual(6 * BLOB_BYTES);
   });
 

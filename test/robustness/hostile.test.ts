@@ -120,8 +120,8 @@ describe("hostile names", () => {
       inputsTried++;
       const a = await b.store.stage(Buffer.from(`bytes for ${what}`), { name });
       expectSafeName(a.name);
-      expect(path.relative(b.dir, a.path).startsWith("..")).toBe(false);
-      expect(path.basename(a.path)).toBe(a.checksum);
+      expect(path.relative(b.dir, (a.path as string)).startsWith("..")).toBe(false);
+      expect(path.basename((a.path as string))).toBe(a.checksum);
       // A path source whose own file name is hostile (where the filesystem allows the name).
       const onDisk = name.replace(/[/\0]/g, "_");
       if (onDisk !== "" && onDisk !== "." && onDisk !== ".." && Buffer.byteLength(onDisk) <= 255) {

@@ -194,7 +194,7 @@ class Model {
         bytesFreed += (CONTENTS[DIGESTS.indexOf(digest)] as Buffer).length;
       }
     }
-    return { expired: due.length, blobsDeleted, bytesFreed, orphansReclaimed: orphans };
+    return { expired: due.length, blobsDeleted, bytesFreed, orphansReclaimed: orphans, remoteDeleted: 0, remoteFailed: 0 };
   }
   /** Everything gone: attachments (expired or not), leases (their handles' release becomes a no-op) and blobs. */
   reset(): void {
@@ -227,6 +227,7 @@ class Model {
       expired: { count: expired.length, bytes: sum(expired) },
       leases: this.leases.filter((l) => l.row && l.expiresAt > this.now).length,
       nextExpiryAt: future.length === 0 ? null : Math.min(...future),
+      remote: { count: 0, bytes: 0, destinations: {} },
     };
   }
 }

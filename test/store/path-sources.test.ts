@@ -73,8 +73,8 @@ describe("move", () => {
       const a = await store.stage(file, { mode: "move" });
       expect(a).toMatchObject({ mode: "move", name: path.basename(file), checksum: sha256("moved bytes") });
       expect(fs.existsSync(file)).toBe(false);
-      expect(fs.statSync(a.path).ino).toBe(ino);
-      expect(fs.statSync(a.path).mode & 0o777).toBe(0o400);
+      expect(fs.statSync((a.path as string)).ino).toBe(ino);
+      expect(fs.statSync((a.path as string)).mode & 0o777).toBe(0o400);
       expect((await store.read(a.ref)).toString()).toBe("moved bytes");
     } finally {
       fs.rmSync(file, { force: true });
@@ -114,7 +114,7 @@ describe("move", () => {
     fs.linkSync(file, other);
     const a = await store.stage(file, { mode: "move" });
     expect(fs.existsSync(file)).toBe(false);
-    expect(fs.statSync(a.path).ino).not.toBe(fs.statSync(other).ino);
+    expect(fs.statSync((a.path as string)).ino).not.toBe(fs.statSync(other).ino);
     fs.writeFileSync(other, "changed through the other link");
     expect((await store.read(a.ref)).toString()).toBe("hard linked");
   });
@@ -230,7 +230,7 @@ describe("known bytes", () => {
     const other = await store.stage(writeTempFile("same-size.bin", Buffer.alloc(1000, 2)));
     expect(created()).toBe(2);
     expect((await store.read(other.ref))[0]).toBe(2);
-    fs.rmSync(one.path);
+    fs.rmSync((one.path as string));
     const healed = await store.stage(Buffer.alloc(1000, 1), { scope: "heal" });
     expect(created()).toBe(3);
     expect((await store.read(healed.ref))[0]).toBe(1);

@@ -108,8 +108,8 @@ describe("verify", () => {
     const a = await store.stage(Buffer.from("original bytes"), { scope: "a" });
     const b = await store.stage(Buffer.from("original bytes"), { scope: "b" });
     const fine = await store.stage(Buffer.from("fine"));
-    fs.chmodSync(a.path, 0o600);
-    fs.writeFileSync(a.path, "tampered bytes");
+    fs.chmodSync((a.path as string), 0o600);
+    fs.writeFileSync((a.path as string), "tampered bytes");
     const err = await store.read(a.ref).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "INTEGRITY_ERROR", ref: a.ref, expected: a.digest });
     expect(await codeOf(drain(await store.open(a.ref)))).toBe("INTEGRITY_ERROR");
@@ -122,7 +122,7 @@ describe("verify", () => {
     expect(repaired.corrupt).toEqual([a.digest]);
     expect(repaired.repaired).toBe(3);
     for (const ref of [a.ref, b.ref]) expect(await codeOf(store.get(ref))).toBe("NOT_FOUND");
-    expect(fs.existsSync(a.path)).toBe(false);
+    expect(fs.existsSync((a.path as string))).toBe(false);
     expect((await store.read(fine.ref)).toString()).toBe("fine");
     expect(await store.verify()).toMatchObject({ corrupt: [], missing: [], orphanFiles: [] });
   });
@@ -131,7 +131,7 @@ describe("verify", () => {
     const harness = embeddedHarness();
     const store = await harness.open();
     const gone = await store.stage(Buffer.from("will vanish"));
-    fs.rmSync(gone.path);
+    fs.rmSync(gone.path as string);
     expect(await codeOf(store.read(gone.ref))).toBe("INTEGRITY_ERROR");
     expect(await codeOf(store.resolve(gone.ref))).toBe("INTEGRITY_ERROR");
     const outside = writeTempFile("outside.txt", "outside");

@@ -67,10 +67,10 @@ export function memoryBlobStore(options: MemoryBlobStoreOptions = {}): BlobStore
       return blobs.get(digest)?.length ?? null;
     },
 
-    async openRead(digest) {
+    async openRead(digest, range) {
       const bytes = blobs.get(digest);
       if (!bytes) throw enoent(digest);
-      return Readable.from([bytes]);
+      return Readable.from([range === undefined ? bytes : bytes.subarray(range.start, Math.max(range.start, range.end))]);
     },
 
     async delete(digest) {

@@ -9,6 +9,7 @@ import { MemoryAttachments } from "./attachments.js";
 import { MemoryBlobs } from "./blobs.js";
 import { MemoryPins } from "./pins.js";
 import { MemoryState } from "./state.js";
+import { MemoryUploads } from "./uploads.js";
 
 export function memoryManifest(): Manifest {
   return new MemoryManifest();
@@ -20,6 +21,7 @@ class MemoryManifest implements Manifest {
   readonly attachments = new MemoryAttachments(this.state);
   readonly blobs = new MemoryBlobs(this.state);
   readonly pins = new MemoryPins(this.state);
+  readonly uploads = new MemoryUploads(this.state);
 
   async open(): Promise<void> {}
 

@@ -4,7 +4,7 @@
  * step, as a transaction is in SQLite). Records go in and out as clones.
  */
 import { Mutex } from "../../mutex.js";
-import type { AttachmentRecord, BlobRecord, IntentRecord, LeaseRecord, WriterRecord } from "../manifest.js";
+import type { AttachmentRecord, BlobRecord, IntentRecord, LeaseRecord, UploadRow, WriterRecord } from "../manifest.js";
 
 export const clone = <T>(value: T): T => structuredClone(value);
 
@@ -17,6 +17,8 @@ export class MemoryState {
   readonly intents = new Map<string, IntentRecord>();
   readonly leases = new Map<string, LeaseRecord>();
   readonly writers = new Map<string, WriterRecord>();
+  /** The upload ledger, by `${destination}\0${digest}`. */
+  readonly uploads = new Map<string, UploadRow>();
   private readonly writes = new Mutex();
 
   write<T>(fn: () => T): Promise<T> {

@@ -24,6 +24,7 @@ import { SqliteDatabase } from "./database.js";
 import { SqlitePins } from "./pins.js";
 import { readLargestScopes, readMetrics, readScopeMetrics } from "./schema.js";
 import { RESET_SQL } from "./sql.js";
+import { SqliteUploads } from "./uploads.js";
 
 export interface SqliteManifestOptions {
   /** The database file, e.g. `<dir>/manifest.db`. */
@@ -49,12 +50,14 @@ class SqliteManifest implements Manifest {
   readonly attachments: SqliteAttachments;
   readonly blobs: SqliteBlobs;
   readonly pins: SqlitePins;
+  readonly uploads: SqliteUploads;
 
   constructor(private readonly options: SqliteManifestOptions) {
     this.db = new SqliteDatabase(options.busyTimeoutMs ?? 10_000);
     this.attachments = new SqliteAttachments(this.db);
     this.blobs = new SqliteBlobs(this.db);
     this.pins = new SqlitePins(this.db);
+    this.uploads = new SqliteUploads(this.db);
   }
 
   async open(): Promise<void> {

@@ -10,7 +10,7 @@ import type { SharedConnection } from "./connection.js";
 import type { ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS attachments (
@@ -237,6 +237,28 @@ CREATE INDEX IF NOT EXISTS blobs_condemned ON blobs (condemned_by) WHERE condemn
 CREATE INDEX IF NOT EXISTS intents_writer ON intents (writer_id);
 `;
 
+/**
+ * Version 7: the upload ledger. One row per (destination, digest): a
+ * finished upload (`remote_id`) or one in progress (`holder`, kept fresh by
+ * `heartbeat_at`, with the destination's `resume` state as JSON).
+ */
+const UPLOADS = `
+CREATE TABLE IF NOT EXISTS uploads (
+  destination TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  remote_id TEXT,
+  uri TEXT,
+  uploaded_at INTEGER,
+  expires_at INTEGER,
+  holder TEXT,
+  heartbeat_at INTEGER,
+  resume TEXT,
+  PRIMARY KEY (destination, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS uploads_digest ON uploads (digest);
+`;
+
 function hasColumn(connection: SharedConnection, table: string, column: string): boolean {
   const columns = connection.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
   return columns.some((c) => c.name === column);
@@ -273,6 +295,7 @@ export function migrate(connection: SharedConnection): void {
       }
       db.exec(WRITERS);
     }
+    if (current < 7) db.exec(UPLOADS);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

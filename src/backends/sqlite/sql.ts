@@ -91,4 +91,30 @@ export const PIN_SQL = {
       AND NOT EXISTS (SELECT 1 FROM blobs WHERE condemned_by = writers.id)`,
 } as const;
 
+const UPLOAD_COLUMNS = `destination, digest, size, remote_id AS remoteId, uri, uploaded_at AS uploadedAt, expires_at AS expiresAt,
+  holder, heartbeat_at AS heartbeatAt, resume`;
+
+export const UPLOAD_SQL = {
+  get: `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE destination = ? AND digest = ?`,
+  insertClaim: `INSERT INTO uploads (destination, digest, size, holder, heartbeat_at) VALUES (@destination, @digest, @size, @holder, @now)`,
+  /** Takes a row over for `@holder`: its resume state stays, a finished result being replaced goes. */
+  takeOver: `UPDATE uploads SET holder = @holder, heartbeat_at = @now, size = @size, remote_id = NULL, uri = NULL,
+      uploaded_at = NULL, expires_at = NULL WHERE destination = @destination AND digest = @digest`,
+  touch: "UPDATE uploads SET heartbeat_at = @now WHERE destination = @destination AND digest = @digest AND holder = @holder",
+  checkpoint: "UPDATE uploads SET resume = @resume WHERE destination = @destination AND digest = @digest AND holder = @holder",
+  complete: `UPDATE uploads SET remote_id = @remoteId, uri = @uri, uploaded_at = @now, expires_at = @expiresAt, holder = NULL,
+      heartbeat_at = NULL, resume = NULL WHERE destination = @destination AND digest = @digest AND holder = @holder`,
+  release: "UPDATE uploads SET holder = NULL, heartbeat_at = NULL WHERE destination = @destination AND digest = @digest AND holder = @holder",
+  /** An unfinished row nobody holds and nothing can resume is just gone. */
+  dropIdle: "DELETE FROM uploads WHERE destination = ? AND digest = ? AND remote_id IS NULL AND holder IS NULL AND resume IS NULL",
+  drop: "DELETE FROM uploads WHERE destination = ? AND digest = ?",
+  dropNamed: "DELETE FROM uploads WHERE destination = ? AND digest = ? AND remote_id = ?",
+  unused: `SELECT ${UPLOAD_COLUMNS} FROM uploads u WHERE destination = @destination AND remote_id IS NOT NULL AND digest > @after
+      AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.digest = u.digest AND (a.expires_at IS NULL OR a.expires_at > @now))
+    ORDER BY digest LIMIT @limit`,
+  list: `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE remote_id IS NOT NULL AND (destination, digest) > (@destination, @digest)
+    ORDER BY destination, digest LIMIT @limit`,
+  totals: "SELECT destination, COUNT(*) AS files, SUM(size) AS bytes FROM uploads WHERE remote_id IS NOT NULL GROUP BY destination ORDER BY destination",
+} as const;
+
 export const RESET_SQL = "DELETE FROM attachments; DELETE FROM intents; DELETE FROM leases; UPDATE blobs SET refs = 0;";
