@@ -1,11 +1,26 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: { index: "src/index.ts", testing: "src/testing/index.ts", cli: "src/cli/main.ts" },
+  entry: {
+    index: "src/index.ts",
+    testing: "src/testing/index.ts",
+    openai: "src/providers/openai.ts",
+    anthropic: "src/providers/anthropic.ts",
+    gemini: "src/providers/gemini.ts",
+    cli: "src/cli/main.ts",
+  },
   format: ["esm"],
   target: "node20",
   platform: "node",
-  dts: { entry: { index: "src/index.ts", testing: "src/testing/index.ts" } },
+  dts: {
+    entry: {
+      index: "src/index.ts",
+      testing: "src/testing/index.ts",
+      openai: "src/providers/openai.ts",
+      anthropic: "src/providers/anthropic.ts",
+      gemini: "src/providers/gemini.ts",
+    },
+  },
   sourcemap: true,
   clean: true,
   splitting: true,

@@ -25,8 +25,12 @@ export type {
   StageSource,
   Store,
   SweepReport,
+  RenderOptions,
   TemporaryAttachment,
   UpdateOptions,
+  UploadEntry,
+  UploadOptions,
+  UploadRecord,
   VerifyOptions,
   VerifyReport,
 } from "./types.js";
@@ -42,6 +46,10 @@ export type {
   CommitResult,
   CondemnedBlob,
   PinTable,
+  RemoteEntry,
+  UploadClaim,
+  UploadLedger,
+  UploadRow,
   WriterRecord,
   IntentRecord,
   LeaseRecord,
@@ -55,3 +63,6 @@ export { sqliteManifest, type SqliteManifestOptions } from "./backends/sqlite/ma
 export { memoryManifest } from "./backends/memory/manifest.js";
 export { nodeFileSystem, type FileSystem } from "./fs-seam.js";
 export { parseByteSize, type ByteSize } from "./cache/byte-size.js";
+export type { RenderLimits, RenderTarget, RenderVia } from "./deliver/types.js";
+export type { Destination, DestinationSettings, Provider, RemoteFile, RetryPolicy, UploadInput } from "./providers/destination.js";
+export { uploadCounters, type UploadCounters } from "./deliver/upload-stats.js";

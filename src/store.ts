@@ -11,7 +11,7 @@ import { localCache } from "./cache/local-cache.js";
 import { Writer } from "./writer.js";
 import { renderAttachment } from "./deliver/render-attachment.js";
 import type { RenderTarget } from "./deliver/types.js";
-import { asDestination, Delivery, uploadAttachment } from "./deliver/upload.js";
+import { asDestination, Delivery, toUploadRecord, uploadAttachment } from "./deliver/upload.js";
 import type { Destination } from "./providers/destination.js";
 import { diskReserve, type DiskReserve } from "./disk-reserve.js";
 import { AttacheError, invalidArgument, ioError, isAttacheError, notFound, storeClosed } from "./errors.js";
@@ -47,6 +47,7 @@ import type {
   RenderOptions,
   TemporaryAttachment,
   UpdateOptions,
+  UploadEntry,
   UploadOptions,
   UploadRecord,
   VerifyOptions,
@@ -434,6 +435,32 @@ class AttacheStore implements Store {
         }),
       ),
     );
+  }
+
+  listUploads(options: { destination?: string; limit?: number } = {}): Promise<UploadEntry[]> {
+    return this.track(async () => {
+      if (typeof options !== "object" || options === null) throw invalidArgument("listUploads() options must be an object.");
+      const limit = options.limit ?? Infinity;
+      if (typeof limit !== "number" || Number.isNaN(limit) || limit < 0) {
+        throw invalidArgument(`limit must be a non-negative number; got ${String(options.limit)}.`);
+      }
+      const out: UploadEntry[] = [];
+      let after: { destination: string; digest: string } | null =
+        options.destination === undefined ? null : { destination: options.destination, digest: "" };
+      while (out.length < limit) {
+        const page = await this.ctx.manifest.uploads.list(after, LIST_PAGE);
+        for (const row of page) {
+          if (options.destination !== undefined && row.destination !== options.destination) return out;
+          const { reused: _reused, ...entry } = toUploadRecord(row, false);
+          out.push(Object.freeze(entry));
+          if (out.length >= limit) return out;
+        }
+        if (page.length < LIST_PAGE) return out;
+        const last = page[page.length - 1] as { destination: string; digest: string };
+        after = { destination: last.destination, digest: last.digest };
+      }
+      return out;
+    });
   }
 
   reset(): Promise<void> {

@@ -166,6 +166,9 @@ export interface UploadRecord {
   readonly reused: boolean;
 }
 
+/** One entry of the upload ledger (`listUploads()`, `attache uploads`). */
+export type UploadEntry = Omit<UploadRecord, "reused">;
+
 /** Options of `render()`. */
 export interface RenderOptions {
   /** `"inline"` (base64 or text), `"file"` (a remote id through `upload()` to `destination`), or `"auto"`: inline when it fits the target's limits, else by file. @default "auto" */
@@ -379,6 +382,8 @@ export interface Store extends AsyncDisposable {
    * destination is given.
    */
   render(ref: string, target: RenderTarget, options?: RenderOptions): Promise<Record<string, unknown>>;
+  /** The upload ledger: every remote file the store knows, by destination key then digest (optionally one destination's). */
+  listUploads(options?: { destination?: string; limit?: number }): Promise<UploadEntry[]>;
   reset(): Promise<void>;
   close(): Promise<void>;
 }

@@ -58,7 +58,7 @@ export function asDestination(value: unknown): Destination {
   return d as Destination;
 }
 
-function toUploadRecord(row: UploadRow, reused: boolean): UploadRecord {
+export function toUploadRecord(row: UploadRow, reused: boolean): UploadRecord {
   return Object.freeze({
     destination: row.destination,
     remoteId: row.remoteId as string,
