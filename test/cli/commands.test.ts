@@ -161,7 +161,7 @@ describe.concurrent("attache commands", () => {
 
     expect((await attache(["stage", "-", "--ttl", "0", "-q"], "expires")).code).toBe(0);
     const sweep = json<Record<string, number>>(await attache(["sweep", "--json"]));
-    expect(Object.keys(sweep)).toEqual(["expired", "blobsDeleted", "bytesFreed", "orphansReclaimed", "durationMs"]);
+    expect(Object.keys(sweep)).toEqual(["expired", "blobsDeleted", "bytesFreed", "orphansReclaimed", "remoteDeleted", "remoteFailed", "durationMs"]);
     expect(sweep).toMatchObject({ expired: 1, blobsDeleted: 1, bytesFreed: 7 });
     expect((await attache(["sweep"])).stdout).toMatch(/^expired\s+0 attachments dropped\nblobs deleted\s+0 \(0 B freed\)\n/);
   });

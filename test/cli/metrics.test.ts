@@ -70,6 +70,7 @@ describe.concurrent("attache metrics", () => {
       "expired",
       "leases",
       "nextExpiryAt",
+      "remote",
     ]);
     expect(metrics).toMatchObject({
       attachments: 3,
