@@ -6,7 +6,8 @@
  */
 import type { AttachmentRecord } from "../backends/manifest.js";
 import { invalidArgument } from "../errors.js";
-import type { RenderOptions, UploadRecord } from "../types.js";
+import { refOf } from "../ids.js";
+import type { Lease, RenderOptions, UploadRecord } from "../types.js";
 import type { Destination } from "../providers/destination.js";
 import { buildPart, planRender } from "./render.js";
 import type { RenderTarget } from "./types.js";
@@ -19,6 +20,21 @@ export interface RenderSources {
   upload(destination: Destination): Promise<UploadRecord>;
   /** A local path to the bytes (`resolve()`). */
   path(): Promise<string>;
+}
+
+/**
+ * The path of `lease`, which must pin this attachment: a lease of another
+ * attachment would name a file with other bytes (and another name) in a part
+ * that claims to be this one.
+ */
+function leasedPath(lease: Lease, record: AttachmentRecord): string {
+  if (typeof lease !== "object" || lease === null || typeof lease.path !== "string" || typeof lease.attachment !== "object" || lease.attachment === null) {
+    throw invalidArgument("render() lease must be a lease from lease(ref), such as await store.lease(ref, { named: true }).");
+  }
+  if (lease.attachment.id !== record.id) {
+    throw invalidArgument(`render() was given a lease of ${lease.attachment.ref}, not of ${refOf(record.id)}: lease the attachment being rendered.`);
+  }
+  return lease.path;
 }
 
 const RENDER_OPTIONS = new Set(["via", "destination", "detail", "lease", "limits", "signal"]);
@@ -45,7 +61,7 @@ export async function renderAttachment(
   const common = { target, name: record.name, contentType: record.contentType, detail: options.detail };
   if (plan.kind === "inline") return buildPart({ ...common, kind: "inline", bytes: await sources.read() });
   if (plan.kind === "path") {
-    const path = options.lease?.path ?? (await sources.path());
+    const path = options.lease === undefined ? await sources.path() : leasedPath(options.lease, record);
     return buildPart({ ...common, kind: "path", path });
   }
   const uploaded = await sources.upload(destination as Destination);

@@ -9,7 +9,8 @@
  *      (destination, digest) share one upload; across processes, the first
  *      to claim the ledger row uploads while the others wait for its result.
  *      A holder keeps its claim fresh every few seconds; one whose process
- *      died is taken over once its claim is {@link HOLDER_STALE_MS} old,
+ *      died is taken over once its claim is {@link HOLDER_STALE_MS} old
+ *      (crash tests shorten that with ATTACHE_UPLOAD_HOLDER_STALE_MS),
  *      resuming the remote upload from the progress it recorded;
  *   3. the upload holds a lease on the attachment and hashes the bytes as it
  *      sends them (see upload-bytes.ts).
@@ -29,19 +30,43 @@ import { countersOf } from "./upload-stats.js";
 
 /** A claim not touched for this long belongs to a process that died: it is taken over. */
 export const HOLDER_STALE_MS = 30_000;
-/** How often a holder touches its claim. */
+/** How often a holder touches its claim (more often when the stale time is shortened: see {@link holderTiming}). */
 const TOUCH_INTERVAL_MS = 5_000;
+/**
+ * Shortens {@link HOLDER_STALE_MS} for crash tests, which would otherwise
+ * wait 30 s for a takeover: a positive whole number of milliseconds, read at
+ * every upload() call (so a test may set it for one case and unset it after).
+ * Not meant for production: a holder that misses its touches for that long
+ * (a paused process) is taken over while it still uploads.
+ */
+export const HOLDER_STALE_ENV = "ATTACHE_UPLOAD_HOLDER_STALE_MS";
 /** The lease an upload holds; it ends with the upload (or, after a crash, with its ttl). */
 const UPLOAD_LEASE_MS = 60 * 60_000;
 /** A waiter for another process's upload looks again this often (at most). */
 const MAX_POLL_MS = 500;
+
+/** The stale time of a claim and the holder's touch interval (a third of it at most), as set now. */
+export function holderTiming(): { staleMs: number; touchMs: number } {
+  const raw = process.env[HOLDER_STALE_ENV];
+  const override = raw === undefined || raw === "" ? NaN : Number(raw);
+  const staleMs = Number.isSafeInteger(override) && override > 0 ? override : HOLDER_STALE_MS;
+  return { staleMs, touchMs: Math.max(1, Math.min(TOUCH_INTERVAL_MS, Math.floor(staleMs / 3))) };
+}
 
 /** What a store knows about delivery: destinations it has seen (for remote cleanup) and this process's flights. */
 export class Delivery {
   readonly destinations = new Map<string, Destination>();
   readonly flights = new Map<string, Promise<UploadRecord>>();
 
+  /**
+   * Remembers the newest destination of each key; but one made without
+   * `deleteWhenUnused` never displaces one made with it (an upload through a
+   * plain destination of the same account does not turn off the cleanup that
+   * `openStore({ destinations })` asked for).
+   */
   remember(destination: Destination): void {
+    const known = this.destinations.get(destination.key);
+    if (known?.settings.deleteWhenUnused === true && !destination.settings.deleteWhenUnused) return;
     this.destinations.set(destination.key, destination);
   }
 }
@@ -102,11 +127,16 @@ async function uploadOnce(ctx: StoreContext, delivery: Delivery, record: Attachm
     }
   }
   const flightKey = `${destination.key}\0${record.digest}`;
-  const running = delivery.flights.get(flightKey);
-  if (running !== undefined && options.force !== true) {
-    const result = await waitFor(running, signal);
-    counters.ledgerHits++;
-    return { ...result, reused: true };
+  for (let running = delivery.flights.get(flightKey); running !== undefined && options.force !== true; running = delivery.flights.get(flightKey)) {
+    try {
+      const result = await waitFor(running, signal);
+      counters.ledgerHits++;
+      return Object.freeze({ ...result, reused: true });
+    } catch (err) {
+      // The caller whose upload this one waited for aborted it. This caller did not: it carries
+      // on (waiting for a newer flight, or uploading itself, resuming from the ledger).
+      if (signal?.aborted || !isAttacheError(err, "ABORTED")) throw err;
+    }
   }
   const flight = uploadClaimed(ctx, record, destination, options);
   delivery.flights.set(flightKey, flight);
@@ -120,6 +150,7 @@ async function uploadOnce(ctx: StoreContext, delivery: Delivery, record: Attachm
 /** Waits for another caller's upload, giving up (only this wait) when `signal` aborts. */
 async function waitFor<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return promise;
+  if (signal.aborted) throw aborted(signal.reason);
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(aborted(signal.reason));
     signal.addEventListener("abort", onAbort, { once: true });
@@ -133,10 +164,11 @@ async function uploadClaimed(ctx: StoreContext, record: AttachmentRecord, destin
   // One id per upload call: a second call in this process never mistakes a claim for its own.
   const holder = `${ctx.writer.id}:${randomUUID()}`;
   let replace = options.force === true;
+  const { staleMs } = holderTiming();
   for (let wait = 20; ; wait = Math.min(wait * 2, MAX_POLL_MS)) {
     if (options.signal?.aborted) throw aborted(options.signal.reason);
     const now = ctx.now();
-    const claim = await ledger.claim(destination.key, record.digest, holder, record.size, now, now - HOLDER_STALE_MS, replace);
+    const claim = await ledger.claim(destination.key, record.digest, holder, record.size, now, now - staleMs, replace);
     if (claim.kind === "claimed") return sendClaimed(ctx, record, destination, options, holder, claim.resume);
     if (claim.kind === "done") {
       // Another process finished first.
@@ -165,6 +197,8 @@ async function sendClaimed(
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", onAbort, { once: true });
+  // Aborted while the claim was being taken: the listener came too late to hear it.
+  if (options.signal?.aborted) onAbort();
   let lostClaim = false;
   const toucher = setInterval(() => {
     ledger.touch(key, record.digest, holder, ctx.now()).then(
@@ -175,7 +209,7 @@ async function sendClaimed(
       },
       () => undefined,
     );
-  }, TOUCH_INTERVAL_MS);
+  }, holderTiming().touchMs);
   toucher.unref();
   const now = ctx.now();
   const leaseId = newId();

@@ -26,6 +26,7 @@ import { sendRange } from "./range-body.js";
 import { uploadRetryOptions } from "./remote-file.js";
 import { withRetries } from "./retry.js";
 import { UploadProgress } from "./upload-progress.js";
+import { declaredTypeFor } from "../deliver/render-targets.js";
 
 /** The resume state of a Gemini upload, as passed to `onCheckpoint`. */
 export interface GeminiUploadCheckpoint {
@@ -88,6 +89,8 @@ export async function uploadResumable(context: ResumableUploadContext): Promise<
 }
 
 async function startSession({ http, input, settings, key }: ResumableUploadContext): Promise<GeminiUploadCheckpoint> {
+  // The type the request parts name the file by: Gemini takes text only under the types it lists.
+  const declaredType = declaredTypeFor("gemini", input.contentType);
   const response = await withRetries(
     () =>
       post(http, settings, input.signal, new URL("upload/v1beta/files", withSlash(http.baseUrl)).toString(), {
@@ -96,9 +99,9 @@ async function startSession({ http, input, settings, key }: ResumableUploadConte
           "X-Goog-Upload-Protocol": "resumable",
           "X-Goog-Upload-Command": "start",
           "X-Goog-Upload-Header-Content-Length": String(input.size),
-          "X-Goog-Upload-Header-Content-Type": input.contentType,
+          "X-Goog-Upload-Header-Content-Type": declaredType,
         },
-        body: JSON.stringify({ file: { displayName: input.name, mimeType: input.contentType, sizeBytes: String(input.size) } }),
+        body: JSON.stringify({ file: { displayName: input.name, mimeType: declaredType, sizeBytes: String(input.size) } }),
       }),
     uploadRetryOptions(input, settings, key, `start a Gemini upload of ${input.name}`),
   );
