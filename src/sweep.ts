@@ -9,7 +9,7 @@
  *   5. finish blob deletions whose writer is gone   (condemned rows)
  *   6. delete blobs nothing needs           (blobs.refs = 0 index: condemn, delete, forget, in batches)
  *   7. forget writers gone past the grace period; drop cached copies of deleted blobs
- *   8. delete remote files no live attachment uses, for destinations made with
+ *   8. forget ledger entries whose remote file expired; delete remote files no live attachment uses, for destinations made with
  *      `deleteWhenUnused` (failures are counted, never thrown: retried next time)
  *
  * A writer is "gone" when its heartbeat is older than the grace period; this
@@ -122,6 +122,8 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
     }, ctx.options.gracePeriodMs);
   }
 
+  // Remote files the provider deleted at their expiry are forgotten; those still held and unused are deleted.
+  await ctx.manifest.uploads.dropExpired(now);
   const remote = await deleteUnusedRemoteFiles(ctx, now);
   report.remoteDeleted = remote.deleted;
   report.remoteFailed = remote.failed;

@@ -266,6 +266,8 @@ export interface UploadLedger {
   list(after: { destination: string; digest: string } | null, limit: number): Promise<UploadRow[]>;
   /** Finished entries and their bytes, per destination. */
   totals(): Promise<{ destination: string; files: number; bytes: number }[]>;
+  /** Forgets finished entries whose remote file expired at or before `now` (the provider deleted it); returns how many. */
+  dropExpired(now: number): Promise<number>;
 }
 
 /** One ledger entry: finished (`remoteId` set) or in progress (`holder` set). */

@@ -35,6 +35,20 @@ describe.each(backends)("upload ledger (%s manifest)", (_name, make) => {
   const claim = (holder: string, now: number, replace = false, digest = hex(1), destination = DEST) =>
     m.uploads.claim(destination, digest, holder, 100, now, now - STALE, replace);
 
+  it("forgets finished entries whose remote file expired, and only those", async () => {
+    await claim("h1", T0);
+    await m.uploads.complete(DEST, hex(1), "h1", remote(1), T0); // expires at T0 + 10 h
+    await claim("h1", T0, false, hex(2));
+    await m.uploads.complete(DEST, hex(2), "h1", { remoteId: "file-2", uri: null, expiresAt: null }, T0);
+    await claim("h1", T0, false, hex(3)); // in progress: never an expired entry
+    expect(await m.uploads.dropExpired(T0 + 10 * HOUR - 1)).toBe(0);
+    expect(await m.uploads.dropExpired(T0 + 10 * HOUR)).toBe(1);
+    expect(await m.uploads.get(DEST, hex(1))).toBeUndefined();
+    expect(await m.uploads.get(DEST, hex(2))).toMatchObject({ remoteId: "file-2" });
+    expect(await m.uploads.get(DEST, hex(3))).toMatchObject({ holder: "h1" });
+    expect(await m.uploads.totals()).toEqual([{ destination: DEST, files: 1, bytes: 100 }]);
+  });
+
   it("a first claim is claimed with no resume state; another holder finds it busy while it is fresh", async () => {
     expect(await claim("h1", T0)).toEqual({ kind: "claimed", resume: null });
     const busy = await claim("h2", T0 + 1_000);

@@ -96,6 +96,19 @@ export class MemoryUploads implements UploadLedger {
     });
   }
 
+  dropExpired(now: number) {
+    return this.state.write(() => {
+      let dropped = 0;
+      for (const [key, row] of this.state.uploads) {
+        if (row.remoteId !== null && row.expiresAt !== null && row.expiresAt <= now) {
+          this.state.uploads.delete(key);
+          dropped++;
+        }
+      }
+      return dropped;
+    });
+  }
+
   totals() {
     return this.state.read(() => {
       const totals = new Map<string, { destination: string; files: number; bytes: number }>();

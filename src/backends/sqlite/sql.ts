@@ -114,6 +114,7 @@ export const UPLOAD_SQL = {
     ORDER BY digest LIMIT @limit`,
   list: `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE remote_id IS NOT NULL AND (destination, digest) > (@destination, @digest)
     ORDER BY destination, digest LIMIT @limit`,
+  dropExpired: "DELETE FROM uploads WHERE remote_id IS NOT NULL AND expires_at IS NOT NULL AND expires_at <= ?",
   totals: "SELECT destination, COUNT(*) AS files, SUM(size) AS bytes FROM uploads WHERE remote_id IS NOT NULL GROUP BY destination ORDER BY destination",
 } as const;
 

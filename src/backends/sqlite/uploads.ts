@@ -87,6 +87,10 @@ export class SqliteUploads implements UploadLedger {
     );
   }
 
+  dropExpired(now: number) {
+    return this.db.write("forget expired uploads", () => this.db.statement(SQL.dropExpired).run(now).changes);
+  }
+
   totals() {
     return this.db.read("count uploads", () => this.db.statement<[], { destination: string; files: number; bytes: number }>(SQL.totals).all());
   }
