@@ -54,15 +54,48 @@ const PHRASES: readonly Phrase[] = [
   { library: /, as returned by stage\(\)\./, cli: ", as printed by attache stage or attache ls." },
   { library: /larger than maxSize \((\d+) bytes\); nothing was kept\. Raise maxSize or stage a smaller file\./, cli: "larger than the store's limit of $1 bytes; nothing was kept. Stage a smaller file." },
   { library: /The store is closed\. Open it again with openStore\(\) before using it\./, cli: "The store was closed while the command ran; run it again." },
+
+  // Delivery (upload, render --to). A destination flag out of the provider's range: the factory names its option.
+  { library: /^(?:openai|anthropic|gemini)Files: chunkSize /, cli: "--chunk-size ", usage: true },
+  { library: /^(?:openai|anthropic|gemini)Files: concurrency /, cli: "--concurrency ", usage: true },
+  { library: /^(?:openai|anthropic|gemini)Files: expiresAfter /, cli: "--expires-after ", usage: true },
+  // UPLOAD_FAILED: an SDK message that ends in a period gains a second one from the sentence around it.
+  { library: /\.\. (Retrying will not help|Try again later)/, cli: ". $1" },
+  // UPLOAD_FAILED: the hints name the CLI's knobs.
+  { library: /call upload\(\) again to get its result\./, cli: "run the same attache upload again to get its result." },
+  {
+    library: /check the request, the credential and the provider's limits\./,
+    cli: "check the API key and base URL the SDK reads (attache upload --help lists the variables) and the provider's limits.",
+  },
+  // TOO_LARGE on upload.
+  { library: /Lower the destination's maxSize or chunkSize\./, cli: "Upload a smaller file, or lower --chunk-size (openai, gemini)." },
+  { library: /\(maxSize (\d+) bytes\); nothing was sent\./, cli: "(its limit, $1 bytes); nothing was sent." },
+  // UNSUPPORTED and TOO_LARGE on render: `via` and `destination` are the flags --via and --to.
+  { library: /use via "auto"\./, cli: "use --via auto." },
+  { library: /use via "inline" or "auto"\./, cli: "use --via inline or --via auto." },
+  { library: /use via "file" with a destination\./, cli: "use --via file with --to <provider>." },
+  { library: /^via "file" needs a destination to upload to: pass \{ destination \}, or use via "auto"\./, cli: "--via file needs --to <provider> to upload to, or use --via auto.", usage: true },
+  {
+    library: /Render it by file id \(via "auto" or "file" with a destination\), or raise limits\.\w+ if your account allows more\./,
+    cli: "Render it by file id: --via file (or auto) with --to <provider>.",
+  },
+  { library: /Pass a destination to render it by file id, or raise limits\.\w+ if your account allows more\./, cli: "Give --to <provider> to render it by file id." },
+  { library: /shrink it, or raise limits\.\w+ if your account allows more\./, cli: "shrink it, or render it --for another target." },
+  { library: /, or render it for another target\./, cli: ", or render it --for another target." },
 ];
 
-/** The CLI's words for an abort: the only signal the CLI aborts on is the user's (Ctrl-C) or a SIGTERM. */
+/**
+ * The CLI's words for an abort: the only signal the CLI aborts on is the
+ * user's (Ctrl-C) or a SIGTERM. An abort that names a destination was an
+ * upload, whose progress the ledger keeps: running the command again resumes it.
+ */
 function abortMessage(err: AttacheError): string | null {
   if (err.code !== "ABORTED") return null;
   const reason = err.cause instanceof Error ? err.cause.message : "";
   const signal = /\b(SIG[A-Z]+)\b/.exec(reason)?.[1];
-  if (signal === "SIGINT") return "Interrupted (Ctrl-C); nothing was kept.";
-  return signal === undefined ? "Interrupted; nothing was kept." : `Interrupted by ${signal}; nothing was kept.`;
+  const outcome = err.destination === undefined ? "nothing was kept." : "the upload's progress is kept: run the same command again to resume it.";
+  if (signal === "SIGINT") return `Interrupted (Ctrl-C); ${outcome}`;
+  return signal === undefined ? `Interrupted; ${outcome}` : `Interrupted by ${signal}; ${outcome}`;
 }
 
 /**

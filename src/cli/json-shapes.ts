@@ -4,7 +4,7 @@
  * so that a field added to the library's types never leaks into the CLI's
  * output unannounced. Dates are ISO-8601 strings in UTC; "never" is `null`.
  */
-import type { Attachment, Metrics, ScopeMetrics, VerifyReport } from "../index.js";
+import type { Attachment, Metrics, ScopeMetrics, SweepReport, UploadEntry, UploadRecord, VerifyReport } from "../index.js";
 
 /** An {@link Attachment} as JSON: the library's fields, dates as ISO strings. */
 export interface AttachmentJson {
@@ -101,4 +101,49 @@ export function verifyReportJson(report: VerifyReport): VerifyReport {
     repaired: report.repaired,
     manifestProblems: report.manifestProblems,
   };
+}
+
+/** The `--json` form of `store.sweep()`, keys in the documented order (the library's). */
+export function sweepReportJson(report: SweepReport): SweepReport {
+  return {
+    expired: report.expired,
+    blobsDeleted: report.blobsDeleted,
+    bytesFreed: report.bytesFreed,
+    orphansReclaimed: report.orphansReclaimed,
+    remoteDeleted: report.remoteDeleted,
+    remoteFailed: report.remoteFailed,
+    durationMs: report.durationMs,
+  };
+}
+
+/** An {@link UploadEntry} (one row of the upload ledger) as JSON: dates as ISO strings, "never expires" as `null`. */
+export interface UploadEntryJson {
+  destination: string;
+  remoteId: string;
+  uri: string | null;
+  digest: string;
+  size: number;
+  uploadedAt: string;
+  expiresAt: string | null;
+}
+
+/** An {@link UploadRecord} as JSON: the ledger entry, and whether it was reused (nothing sent). */
+export type UploadRecordJson = UploadEntryJson & { reused: boolean };
+
+/** The `--json` form of a ledger entry (`attache uploads`), keys in the documented order. */
+export function uploadEntryJson(entry: UploadEntry): UploadEntryJson {
+  return {
+    destination: entry.destination,
+    remoteId: entry.remoteId,
+    uri: entry.uri,
+    digest: entry.digest,
+    size: entry.size,
+    uploadedAt: entry.uploadedAt.toISOString(),
+    expiresAt: entry.expiresAt === null ? null : entry.expiresAt.toISOString(),
+  };
+}
+
+/** The `--json` form of `store.upload()` (`attache upload`), keys in the documented order. */
+export function uploadRecordJson(record: UploadRecord): UploadRecordJson {
+  return { ...uploadEntryJson(record), reused: record.reused };
 }

@@ -2,7 +2,8 @@
  * The `attache` command line: builds the program, runs one command, and maps
  * the outcome to an exit code. 0 = success; 1 = the store reported an
  * AttacheError (one line on stderr, `attache: <CODE>: <message>`); 2 = a usage
- * error (unknown command or option, missing or malformed argument).
+ * error (unknown command or option, missing or malformed argument, a
+ * provider's API key or SDK missing for `--to`).
  *
  * The exit code is set on `process.exitCode`, never through `process.exit`,
  * so that output still being flushed to a pipe is not cut short.
@@ -17,8 +18,10 @@ import { registerDuCommand } from "./du-command.js";
 import { describeFailure } from "./error-text.js";
 import { registerMaintenanceCommands } from "./maintenance-commands.js";
 import { registerReadCommands } from "./read-commands.js";
+import { registerRenderCommand } from "./render-command.js";
 import { registerStageCommand } from "./stage-command.js";
 import { registerUpdateCommand } from "./update-command.js";
+import { registerUploadCommands } from "./upload-command.js";
 import { registerExecCommand } from "./exec-command.js";
 import { registerVerifyCommand } from "./verify-command.js";
 
@@ -32,6 +35,8 @@ Durations: 500ms, 30s, 15m, 24h, 7d, Infinity.
 Environment:
   ATTACHE_DIR          store directory when --dir is not given (default ./.attache)
   ATTACHE_FORCE_TTY    1 = draw progress even when stderr is not a terminal; 0 = never
+  OPENAI_API_KEY, …    provider keys and endpoints for upload and render --to
+                       (each SDK's own variables: see attache upload --help)
 
 Exit codes: 0 success, 1 the store failed (attache: <CODE>: <message>), 2 usage error.`;
 
@@ -54,7 +59,7 @@ function packageVersion(): string {
 /** The whole program, with every command registered and errors turned into exceptions. */
 function buildProgram(): Command {
   const program = new Command("attache")
-    .description("stage, inspect and clean up the files AI agents work with")
+    .description("stage, inspect and clean up the files AI agents work with, and deliver them to models")
     .version(packageVersion(), "-V, --version", "print the version")
     .option("--dir <path>", "store directory (default: $ATTACHE_DIR or ./.attache)")
     .option("--json", "machine-readable JSON output (see docs/cli.md)")
@@ -72,6 +77,8 @@ function buildProgram(): Command {
   registerMaintenanceCommands(program);
   registerVerifyCommand(program);
   registerDuCommand(program);
+  registerUploadCommands(program);
+  registerRenderCommand(program);
   registerCompletionCommand(program);
   for (const command of program.commands) {
     command.exitOverride().showHelpAfterError(`(run 'attache ${command.name()} --help' for usage)`);

@@ -4,8 +4,9 @@
  * needs a progress display.)
  */
 import type { Command } from "commander";
+import { uploadCounters } from "../index.js";
 import { formatBytes, formatRelative, formatSpan, plural, renderFields, renderTable } from "./format.js";
-import { metricsJson } from "./json-shapes.js";
+import { metricsJson, sweepReportJson } from "./json-shapes.js";
 import { renderPrometheus } from "./prometheus.js";
 import { USAGE_ERROR } from "./option-parsers.js";
 import { writeJson, writeOut } from "./output.js";
@@ -54,12 +55,16 @@ export function registerMaintenanceCommands(program: Command): void {
     .action(async (_options: object, command: Command) => {
       const globals = globalsOf(command);
       const report = await withStore(globals, (store) => store.sweep());
-      if (globals.json === true) return writeJson(report);
+      if (globals.json === true) return writeJson(sweepReportJson(report));
       await writeOut(
         renderFields([
           ["expired", plural(report.expired, "attachment") + " dropped"],
           ["blobs deleted", `${report.blobsDeleted} (${formatBytes(report.bytesFreed)} freed)`],
           ["orphans", `${report.orphansReclaimed} reclaimed`],
+          // Remote deletes happen only for destinations this process knows; the CLI's sweep knows none yet.
+          ...(report.remoteDeleted + report.remoteFailed === 0
+            ? []
+            : [["remote files", `${report.remoteDeleted} deleted, ${report.remoteFailed} failed (retried by the next sweep)`] as const]),
           ["took", formatSpan(report.durationMs)],
         ]),
       );
@@ -73,7 +78,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const globals = globalsOf(command);
       if (options.prometheus === true && globals.json === true) command.error("--json and --prometheus are two output formats; pick one.", USAGE_ERROR);
       const metrics = await withStore(globals, (store) => store.metrics());
-      if (options.prometheus === true) return writeOut(renderPrometheus(metrics));
+      if (options.prometheus === true) return writeOut(renderPrometheus(metrics, uploadCounters()));
       if (globals.json === true) return writeJson(metricsJson(metrics));
       const now = Date.now();
       const share = (part: { count: number; bytes: number }) => `${part.count} (${formatBytes(part.bytes)})`;
@@ -88,6 +93,7 @@ export function registerMaintenanceCommands(program: Command): void {
           ["expired", `${share(metrics.expired)} awaiting sweep`],
           ["leases", String(metrics.leases)],
           ["next expiry", metrics.nextExpiryAt === null ? "none" : formatRelative(metrics.nextExpiryAt, now)],
+          ["remote", remoteSummary(metrics.remote)],
         ]),
       );
     });
@@ -105,6 +111,12 @@ export function registerMaintenanceCommands(program: Command): void {
         ? writeJson({ dir, reset: true })
         : writeOut(`reset ${dir}: every attachment, blob and temp file was dropped\n`));
     });
+}
+
+/** The upload ledger in one line: `3 files (1.2 MiB) at 2 destinations`, or `none`. */
+function remoteSummary(remote: { count: number; bytes: number; destinations: Record<string, unknown> }): string {
+  if (remote.count === 0) return "none";
+  return `${plural(remote.count, "file")} (${formatBytes(remote.bytes)}) at ${plural(Object.keys(remote.destinations).length, "destination")}`;
 }
 
 /** `attache://<id>` in lower case, for a ref the store has already accepted as well-formed. */

@@ -4,7 +4,7 @@
  * 2) before the store is even opened: in a CLI, a mistyped `--ttl` is the
  * caller's typo, not a failure of the store.
  */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { isAttacheError, parseDuration } from "../index.js";
 
 /** The second argument of `command.error()` for a usage error found inside an action. */
@@ -40,3 +40,8 @@ export function parseCountOption(value: string): number {
   return Number(value);
 }
 
+
+/** A reporter of usage errors found inside `command`'s action (exit 2, then the pointer to its help). */
+export function usageFailureOf(command: Command): (message: string) => never {
+  return (message) => command.error(message, USAGE_ERROR);
+}

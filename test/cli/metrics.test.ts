@@ -93,7 +93,8 @@ describe.concurrent("attache metrics", () => {
     const metrics = json<{ [key: string]: number | { count: number; bytes: number } | string }>(await attache(["metrics", "--json"]));
     for (const [name, metric] of parsed) {
       expect(name).toMatch(/^attache_[a-z_]+$/);
-      expect(metric.type).toBe("gauge");
+      // Counters (this process's uploads) end in _total, as Prometheus names them; the rest are gauges.
+      expect(metric.type).toBe(name.endsWith("_total") ? "counter" : "gauge");
       expect(metric.help.length).toBeGreaterThan(10);
     }
     const expected: Record<string, unknown> = {
@@ -111,6 +112,14 @@ describe.concurrent("attache metrics", () => {
       attache_expired_bytes: 11,
       attache_leases: 0,
       attache_next_expiry_timestamp_seconds: Date.parse(metrics.nextExpiryAt as string) / 1000,
+      // Per-destination series: HELP and TYPE only while nothing was uploaded (test/cli/deliver.test.ts has samples).
+      attache_remote_files: null,
+      attache_remote_bytes: null,
+      attache_uploads_total: null,
+      attache_upload_ledger_hits_total: null,
+      attache_upload_bytes_sent_total: null,
+      attache_upload_retries_total: null,
+      attache_upload_failures_total: null,
     };
     expect(Object.fromEntries([...parsed].map(([name, metric]) => [name, metric.value]))).toEqual(expected);
   });
@@ -119,7 +128,7 @@ describe.concurrent("attache metrics", () => {
     const result = await attache(["metrics"]);
     expect(result.stdout).toMatch(/^attachments\s+3 in 2 scopes\n/);
     expect(result.stdout).toMatch(/\nexpired\s+1 \(11 B\) awaiting sweep\n/);
-    expect(result.stdout).toMatch(/\nnext expiry\s+in 23h 59m\n$/);
+    expect(result.stdout).toMatch(/\nnext expiry\s+in 23h 59m\nremote\s+none\n$/);
   });
 
   it("leaves the next-expiry gauge without a sample when nothing is due", async () => {
