@@ -20,6 +20,7 @@ import { sendRange } from "./range-body.js";
 import { uploadRetryOptions, type SdkRequestOptions } from "./remote-file.js";
 import { withRetries } from "./retry.js";
 import { UploadProgress } from "./upload-progress.js";
+import { setMaxListeners } from "node:events";
 
 /** The resume state of a chunked OpenAI upload, as passed to `onCheckpoint`. */
 export interface OpenAIUploadCheckpoint {
@@ -102,6 +103,8 @@ async function sendParts(context: PartsUploadContext, checkpoint: OpenAIUploadCh
 
   // One failed part stops the others: its siblings are aborted and no new part starts.
   const stop = new AbortController();
+  // The SDK adds a listener to this signal per request and keeps it: many parts are not a leak.
+  setMaxListeners(0, stop.signal);
   const onAbort = (): void => stop.abort(input.signal?.reason);
   input.signal?.addEventListener("abort", onAbort, { once: true });
   if (input.signal?.aborted) onAbort();
