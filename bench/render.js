@@ -27,7 +27,7 @@ function fmtValue(value, unit) {
     case "bytes":
       return `${num(value / 1048576, 1)} MiB`;
     case "µs":
-      return `${num(value)} µs`;
+      return `${num(value, value < 100 ? 1 : 0)} µs`;
     default:
       return `${num(value, 2)} ${unit}`;
   }
@@ -282,7 +282,92 @@ export function render(results) {
       ),
     );
   }
+  const dl = s.deliver;
+  if (dl) renderDeliver(p, dl, figures);
   return `${out.join("\n").replace(/\n{3,}/g, "\n\n").trim()}\n`;
+}
+
+/** Section 8: delivery to models (bench/scenarios/deliver.js). */
+function renderDeliver(p, dl, figures) {
+  p("## 8. Delivering to models: upload, ledger hits, parts in flight");
+  const run = dl.mergedRun;
+  p(
+    "Against a local fake of OpenAI's Files and Uploads APIs: the tests' strict fake (`test/support/fake-providers/openai.ts`), " +
+      "run in a process of its own on loopback, in its hash-and-discard mode (each part is parsed and hashed as it arrives, then dropped: " +
+      "nothing is held in memory). Both contenders speak through the official `openai` SDK" +
+      `${dl.openaiVersion ? ` (${dl.openaiVersion})` : ""} with its own retries off; every upload is checked afterwards ` +
+      "(the SHA-256 of each part that arrived must be that of the source). Contenders are interleaved, their order rotating." +
+      (run
+        ? ` Measured on ${run.date.slice(0, 16).replace("T", " ")} UTC in a run of its own (\`npm run bench${run.mode === "quick" ? " -- --quick" : " --"} --only=deliver --merge\`), ` +
+          `commit ${run.commit ?? "?"}${run.srcModified ? " + uncommitted changes in src/" : ""}, load average ${run.loadAverage.start.map((x) => x.toFixed(2)).join(", ")} → ` +
+          `${run.loadAverage.end.map((x) => x.toFixed(2)).join(", ")}; the other sections come from the run named at the top.`
+        : ""),
+  );
+  const { large, ledger, chunked } = dl;
+  if (large) {
+    const requests = large.parts > 1 ? `in ${large.parts} parts of ${fmtBytes(large.partSize)}, ${large.concurrency} in flight (the Uploads API)` : "in one files.create";
+    p(
+      `### Upload of ${fmtBytes(large.size)}`,
+      `A ${fmtBytes(large.size)} file of random bytes, staged once. \`upload()\` with the default destination (\`openaiFiles({ client, purpose: "user_data" })\`, ` +
+        `forced to upload every time) sends it ${requests}, reading the stored blob and hashing what it sends. ` +
+        "The reference is the same SDK client sending the same requests itself, the parts read from the source file with `fs.createReadStream` " +
+        "(1 MiB reads, as attache's); for context, one streamed `files.create` of the whole file, and SHA-256 of the file in one pass. " +
+        `After an untimed round, ${large.reps} repetitions; CPU is this process's (the server's is not counted).` +
+        (dl.sizeOverride ? ` Size set by ATTACHE_BENCH_DELIVER_SIZE=${dl.sizeOverride}.` : ""),
+      table(
+        ["Operation", "median", "min – max", "throughput", "CPU (user+sys)"],
+        Object.keys(large.timings).map((k) => [k, fmtMs(med(large.timings[k])), range(large.timings[k]), mbps(large.size, med(large.timings[k])), fmtMs(large.cpuMs[k])]),
+      ),
+    );
+    const tail = large.attacheTailBeforeCompleteMs;
+    if (tail) {
+      p(
+        `Of attache's time, ${fmtMs(tail.median)} (median; ${range(tail)}) pass between the last part's answer and the complete request: ` +
+          "parts are sent 4 at a time, so only the first is hashed as it goes, and `beforeComplete` then reads the others once more " +
+          "and hashes them, in order, before the upload may be completed.",
+      );
+    }
+  }
+  if (ledger) {
+    p(
+      "### Ledger hit",
+      `An attachment of ${fmtBytes(ledger.fileSize)} uploaded once; then \`upload()\` of it to the same destination ${ledger.calls.toLocaleString("en-US")} times in a row ` +
+        `(each a ledger hit: \`reused: true\`, no request — the server counted ${ledger.requestsDuring}), against \`get()\` of the same ref as many times. ` +
+        `After an untimed warm-up, ${ledger.reps} repetitions.`,
+      table(
+        ["Operation", "µs per call (median)", "range"],
+        Object.entries(ledger.microsecondsPerCall).map(([k, v]) => [k, num(v.median, 1), range(v, (x) => num(x, 1))]),
+      ),
+    );
+  }
+  if (chunked?.length) {
+    const c0 = chunked[0];
+    p(
+      "### Parts in flight",
+      `Files sent through the Uploads API in parts of \`chunkSize\` bytes to a server that answers every request ${c0.latencyMs} ms late ` +
+        "(after reading its body), with `concurrency: 4` and `concurrency: 1`. With latency alone, 4 in flight could be at most " +
+        "(parts + 2) ÷ (⌈parts / 4⌉ + 2) times faster (create and complete are one request each). The first case has parts small enough " +
+        "for the latency to dominate (the target's figure); in the second, moving the bytes dominates, and on loopback that is CPU work " +
+        `(the SDK's multipart stream, the server's parser and hash), which parts in flight share out only as far as the machine's cores allow. ${c0.reps} repetitions each.`,
+      table(
+        ["Case", "Operation", "median", "min – max", "throughput", "requests per upload", "peak parts in flight", "latency-bound speedup"],
+        chunked.flatMap((c) =>
+          Object.keys(c.timings).map((k) => [
+            `${fmtBytes(c.size)} in ${c.parts} × ${fmtBytes(c.partSize)}`,
+            k,
+            fmtMs(med(c.timings[k])),
+            range(c.timings[k]),
+            mbps(c.size, med(c.timings[k])),
+            num(c.requestsPerUpload),
+            num(c.peakPartsInFlight),
+            fmtRatio(c.latencyBoundSpeedup),
+          ]),
+        ),
+      ),
+    );
+  }
+  const f = figures.filter((x) => x.scenario === "deliver");
+  if (f.length) p(table(["Figure", "attache", "reference", "ratio"], f.map((x) => [x.label, fmtValue(x.value, x.unit), x.referenceLabel ?? "—", fmtRatio(x.ratio)])));
 }
 
 function med(s) {

@@ -4,6 +4,9 @@
 //   npm run bench                 full run (about 15–25 minutes on a 2-core machine)
 //   npm run bench -- --quick      smaller sizes, about a minute or two
 //   npm run bench -- --only=sweep,memory   some scenarios; results go to bench/results/partial.tmp
+//   npm run bench -- --only=deliver --merge   some scenarios, merged into latest.json and BENCHMARKS.md
+//                                 (each merged section says when and on which commit it was measured)
+//   ATTACHE_BENCH_DELIVER_SIZE=64MiB   a smaller file for the delivery scenario's large upload
 //
 // Every scenario runs in its own child process and measures attache and its
 // references (cacache, the machine's limits) in the same repetitions, on the
@@ -21,6 +24,8 @@ const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const onlyArg = args.find((a) => a.startsWith("--only="));
 const only = onlyArg ? new Set(onlyArg.slice("--only=".length).split(",")) : null;
+const merge = args.includes("--merge");
+if (merge && only === null) throw new Error("--merge needs --only=<scenarios>: it replaces those in bench/results/latest.json");
 
 const SIZES = quick
   ? {
@@ -31,6 +36,7 @@ const SIZES = quick
       metadata: { count: 10_000, lookups: 5000, reps: 3 },
       sweep: { totals: [10_000, 100_000], reps: 3, expiredFraction: 0.05 },
       memory: { streamSize: 512 * MiB, manifestTotal: 100_000, reps: 1, expiredFraction: 0.05 },
+      deliver: { size: 128 * MiB, reps: 3, ledgerCalls: 2000, ledgerReps: 3, chunked: [{ size: 16 * MiB, partSize: 1 * MiB }, { size: 64 * MiB, partSize: 8 * MiB }], latencyMs: 50, chunkedReps: 3 },
     }
   : {
       fsLimits: { count: 1000, reps: 3 },
@@ -40,6 +46,7 @@ const SIZES = quick
       metadata: { count: 100_000, lookups: 20_000, reps: 5 },
       sweep: { totals: [100_000, 1_000_000], reps: 3 },
       memory: { streamSize: 4 * GiB, manifestTotal: 1_000_000, reps: 1 },
+      deliver: { size: 256 * MiB, reps: 7, ledgerCalls: 20_000, ledgerReps: 5, chunked: [{ size: 16 * MiB, partSize: 1 * MiB }, { size: 64 * MiB, partSize: 8 * MiB }], latencyMs: 50, chunkedReps: 5 },
     };
 
 // Order: the sweep builds the large manifest fixture that the memory scenario reuses.
@@ -51,6 +58,7 @@ const SCENARIOS = [
   ["metadata", "metadata.js"],
   ["sweep", "sweep.js"],
   ["memory", "memory.js"],
+  ["deliver", "deliver.js"],
 ];
 
 const RESULTS_DIR = path.join(BENCH_DIR, "results");
@@ -105,6 +113,33 @@ function machine(tmpRoot) {
     node: process.version,
     loadAverageAtStart: os.loadavg(),
   };
+}
+
+/**
+ * `--merge`: the scenarios of this run replace theirs in latest.json; the rest, and the
+ * header's run, stay. Each merged scenario keeps a note of its own run (`mergedRun`),
+ * which BENCHMARKS.md prints in its section.
+ */
+function mergeIntoLatest(meta, scenarios, errors) {
+  const latest = JSON.parse(fs.readFileSync(path.join(RESULTS_DIR, "latest.json"), "utf8"));
+  for (const [key, result] of Object.entries(scenarios)) {
+    latest.scenarios[key] = {
+      ...result,
+      mergedRun: {
+        date: meta.date,
+        mode: meta.mode,
+        commit: meta.attache.commit,
+        srcModified: meta.attache.srcModified,
+        loadAverage: { start: meta.machine.loadAverageAtStart, end: meta.machine.loadAverageAtEnd },
+        node: meta.machine.node,
+      },
+    };
+    latest.meta.sizes[key] = meta.sizes[key];
+    if (latest.errors) delete latest.errors[key];
+  }
+  latest.errors = { ...latest.errors, ...errors };
+  latest.figures = analyze(latest.scenarios);
+  return latest;
 }
 
 async function main() {
@@ -173,14 +208,15 @@ async function main() {
 
   meta.durationSeconds = (Date.now() - started.getTime()) / 1000;
   meta.machine.loadAverageAtEnd = os.loadavg();
-  const results = { meta, scenarios, errors, figures: analyze(scenarios) };
+  let results = { meta, scenarios, errors, figures: analyze(scenarios) };
+  if (merge) results = mergeIntoLatest(meta, scenarios, errors);
 
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  const target = only === null ? path.join(RESULTS_DIR, "latest.json") : path.join(RESULTS_DIR, "partial.tmp");
+  const target = only === null || merge ? path.join(RESULTS_DIR, "latest.json") : path.join(RESULTS_DIR, "partial.tmp");
   fs.writeFileSync(`${target}.${process.pid}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
   fs.renameSync(`${target}.${process.pid}.tmp`, target);
   const markdown = render(results);
-  const mdTarget = only === null ? path.join(REPO_DIR, "BENCHMARKS.md") : path.join(RESULTS_DIR, "partial-BENCHMARKS.md.tmp");
+  const mdTarget = only === null || merge ? path.join(REPO_DIR, "BENCHMARKS.md") : path.join(RESULTS_DIR, "partial-BENCHMARKS.md.tmp");
   fs.writeFileSync(mdTarget, markdown);
   log(`wrote ${path.relative(REPO_DIR, target)} and ${path.relative(REPO_DIR, mdTarget)} in ${meta.durationSeconds.toFixed(0)} s`);
   for (const f of results.figures) {

@@ -7,7 +7,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { FaultQueue } from "./faults.js";
+import { FaultQueue, type Fault } from "./faults.js";
 
 /** A request as a route handler sees it, body read in full. */
 export interface FakeRequest {
@@ -18,6 +18,11 @@ export interface FakeRequest {
   params: string[];
   body: Buffer;
   header(name: string): string | undefined;
+}
+
+/** A request whose body a route reads as it arrives (see `FakeRoute.handleStream`). */
+export interface FakeStreamRequest extends Omit<FakeRequest, "body"> {
+  body: AsyncIterable<Buffer>;
 }
 
 /** A route's answer. */
@@ -47,7 +52,15 @@ export interface FakeRoute {
   when?: (header: (name: string) => string | undefined) => boolean;
   /** Checks of the headers (auth, required headers) before the handler runs; throws FakeHttpError. */
   check?: (header: (name: string) => string | undefined) => void;
-  handle(request: FakeRequest): FakeResponse | Promise<FakeResponse>;
+  /** Answers a request whose body was read in full. A route has this or `handleStream`. */
+  handle?(request: FakeRequest): FakeResponse | Promise<FakeResponse>;
+  /**
+   * Instead of `handle`: answers a request whose body it reads as it arrives
+   * (a benchmark's large upload, hashed and discarded). It must consume the
+   * body; whatever it leaves is drained before the answer. Latency applies
+   * after the body, before the answer, as for `handle`.
+   */
+  handleStream?(request: FakeStreamRequest): Promise<FakeResponse>;
 }
 
 export class FakeHttpServer {
@@ -138,6 +151,7 @@ export class FakeHttpServer {
       req.resume();
       return;
     }
+    if (route.handleStream) return this.serveStreaming(route, fault, { method, path: url.pathname, query: url.searchParams, params, header }, req, res);
     let body: Buffer;
     try {
       body = await readBody(req);
@@ -154,12 +168,51 @@ export class FakeHttpServer {
     let answer: FakeResponse;
     try {
       route.check?.(header);
+      if (!route.handle) throw new Error(`Route ${name} has no handler.`);
       answer = await route.handle({ method, path: url.pathname, query: url.searchParams, params, body, header });
     } catch (err) {
       if (!(err instanceof FakeHttpError)) this.unexpected.push(err);
       const refusal = err instanceof FakeHttpError ? err : new FakeHttpError(500, `The fake failed: ${String(err)}`);
       answer = { status: refusal.status, json: this.errorJson(refusal.status, refusal.message, refusal.type) };
     }
+    if (fault.kind === "drop-after-body") {
+      req.socket.destroy();
+      return;
+    }
+    this.send(res, answer);
+  }
+
+  /** `serve` for a route that reads its body as it arrives: the same faults, latency after the body. */
+  private async serveStreaming(
+    route: FakeRoute,
+    fault: Fault,
+    request: Omit<FakeStreamRequest, "body">,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<void> {
+    let answer: FakeResponse;
+    if (fault.kind === "status") {
+      if (!(await drain(req))) return;
+      answer = { status: fault.status, json: this.errorJson(fault.status, fault.message ?? `Injected ${fault.status}.`), ...(fault.headers ? { headers: fault.headers } : {}) };
+    } else {
+      try {
+        route.check?.(request.header);
+        answer = await (route.handleStream as NonNullable<FakeRoute["handleStream"]>)({
+          ...request,
+          // An early exit (a refusal mid-body) must not destroy the request: the rest is drained, then answered.
+          body: req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>,
+        });
+      } catch (err) {
+        if (req.destroyed && !req.complete) return; // the client went away mid-body: nothing to answer
+        if (!(err instanceof FakeHttpError)) this.unexpected.push(err);
+        const refusal = err instanceof FakeHttpError ? err : new FakeHttpError(500, `The fake failed: ${String(err)}`);
+        answer = { status: refusal.status, json: this.errorJson(refusal.status, refusal.message, refusal.type) };
+      }
+      if (!(await drain(req))) return;
+    }
+    const latency = this.latencies.get(route.name) ?? this.latencies.get("*") ?? 0;
+    if (latency > 0) await sleep(latency);
+    if (fault.kind === "delay") await sleep(fault.ms);
     if (fault.kind === "drop-after-body") {
       req.socket.destroy();
       return;
@@ -186,6 +239,19 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
     req.on("aborted", () => reject(new Error("client aborted")));
     req.on("error", reject);
   });
+}
+
+/** Reads and drops what is left of a body; false when the client went away first. */
+async function drain(req: http.IncomingMessage): Promise<boolean> {
+  if (req.complete) return true;
+  try {
+    for await (const _chunk of req) {
+      // dropped
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
