@@ -68,6 +68,20 @@ const TRANSIENT_CAUSES: ReadonlySet<string> = new Set([
   "SQLITE_BUSY",
   "SQLITE_LOCKED",
   "SQLITE_FULL",
+  // PostgreSQL SQLSTATEs: serialization failure, deadlock, lock not available, the server shutting
+  // down or restarting, too many connections, and the connection exceptions of class 08.
+  "40001",
+  "40P01",
+  "55P03",
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "08000",
+  "08001",
+  "08003",
+  "08004",
+  "08006",
 ]);
 /** HTTP statuses that invite a retry: timeout, rate limit, a gateway or service briefly unavailable. */
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([408, 429, 502, 503, 504]);

@@ -1,0 +1,157 @@
+/**
+ * The PostgreSQL manifest's attachments room: what scopes hold.
+ *
+ * Concurrency, per method (every write is one READ COMMITTED transaction):
+ * - commitStage: deleting the intent decides a race with a sweep reclaiming
+ *   it (one of the two deletes the row). `INSERT … ON CONFLICT (scope, digest)
+ *   DO NOTHING` decides a race with another commit of the same bytes in the
+ *   same scope: the loser waits for the winner's transaction, then merges into
+ *   its row under `SELECT … FOR UPDATE`.
+ * - update, release, drop: the row under `FOR UPDATE`, then checked and changed.
+ * - releaseScope: the scope's live rows under `FOR UPDATE`, in id order.
+ * - expireDue: `FOR UPDATE SKIP LOCKED`: two sweepers at once drop disjoint rows.
+ * - dropCondemned: the blob's attachments under `FOR UPDATE`, then its row
+ *   `FOR SHARE` to check the condemnation (locks always go attachments, then blobs).
+ * Dropping rows takes their blob references off in one statement, after
+ * locking those blob rows in digest order.
+ */
+import type { AttachmentChanges } from "../../update-options.js";
+import type { AttachmentRecord, AttachmentTable, BlobRecord, CommitResult, ListQuery, StagedAttachment } from "../manifest.js";
+import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
+import { attachmentValues, limitOf, toRecord, type AttachmentRow, type PostgresDatabase, type Session } from "./database.js";
+
+export class PostgresAttachments implements AttachmentTable {
+  private readonly sql;
+  private readonly blobSql;
+
+  constructor(private readonly db: PostgresDatabase) {
+    this.sql = db.sql.attachments;
+    this.blobSql = db.sql.blobs;
+  }
+
+  private async locked(session: Session, id: string): Promise<AttachmentRecord | undefined> {
+    const row = await session.row<AttachmentRow>(this.sql.byIdLocked("UPDATE"), [id]);
+    return row && toRecord(row);
+  }
+
+  private async liveLocked(session: Session, id: string, scope: string | undefined, now: number): Promise<AttachmentRecord | undefined> {
+    const record = await this.locked(session, id);
+    if (record === undefined || !isLive(record, now) || (scope !== undefined && record.scope !== scope)) return undefined;
+    return record;
+  }
+
+  /** Deletes locked attachment rows and takes their managed blobs' references off. */
+  private async dropAll(session: Session, records: AttachmentRecord[]): Promise<AttachmentRecord[]> {
+    if (records.length === 0) return records;
+    await session.run(this.sql.deleteMany, [records.map((r) => r.id)]);
+    const refs = new Map<string, number>();
+    for (const r of records) if (r.referencePath === null) refs.set(r.digest, (refs.get(r.digest) ?? 0) + 1);
+    if (refs.size > 0) {
+      const digests = [...refs.keys()].sort();
+      if (digests.length > 1) await session.run(this.blobSql.lockForRefs, [digests]);
+      await session.run(this.blobSql.dropRefs, [digests, digests.map((d) => refs.get(d))]);
+    }
+    return records;
+  }
+
+  commitStage(intentId: string | null, staged: StagedAttachment): Promise<CommitResult> {
+    return this.db.transaction("commit the attachment to the manifest", async (session) => {
+      if (intentId !== null && (await session.run(this.db.sql.pins.deleteIntent, [intentId])) === 0) throw intentReclaimed();
+      const managed = staged.referencePath === null;
+      let result: CommitResult | undefined;
+      let addRef = false;
+      while (result === undefined) {
+        const record = newRecord(staged);
+        if ((await session.run(this.sql.insert, attachmentValues(record))) === 1) {
+          result = { record, merged: false };
+          addRef = managed;
+          break;
+        }
+        // The scope holds these bytes. If that row is gone by the time it is locked (released meanwhile), insert again.
+        const row = await session.row<AttachmentRow>(this.sql.byScopeDigestLocked, [staged.scope, staged.digest]);
+        if (row === undefined) continue;
+        const existing = toRecord(row);
+        const merged = mergeStaging(existing, staged);
+        await session.run(this.sql.merge, [
+          merged.id, merged.mode, merged.referencePath, merged.persist, merged.ttlMs, merged.updatedAt, merged.expiresAt,
+        ]);
+        result = { record: merged, merged: true };
+        addRef = existing.referencePath !== null && merged.referencePath === null;
+      }
+      if (managed) {
+        await session.run(this.blobSql.ensure, [staged.digest, staged.size, staged.now]);
+        if (addRef) await session.run(this.blobSql.addRef, [staged.digest]);
+      }
+      return result;
+    });
+  }
+
+  get(id: string): Promise<AttachmentRecord | undefined> {
+    return this.db.statement("read the manifest", async (session) => {
+      const row = await session.row<AttachmentRow>(this.sql.byId, [id]);
+      return row && toRecord(row);
+    });
+  }
+
+  list(query: ListQuery): Promise<AttachmentRecord[]> {
+    return this.db.statement("list attachments", async (session) => {
+      const values = [query.afterId ?? "", limitOf(query.limit), query.includeExpired ? null : query.now, query.scope ?? null];
+      return (await session.rows<AttachmentRow>(this.sql.page, values)).map(toRecord);
+    });
+  }
+
+  update(id: string, scope: string | undefined, changes: AttachmentChanges, now: number) {
+    return this.db.transaction("update the attachment", async (session) => {
+      const record = await this.liveLocked(session, id, scope, now);
+      if (record === undefined) return undefined;
+      const updated = applyChanges(record, changes, now);
+      await session.run(this.sql.rewrite, [
+        updated.id, updated.name, JSON.stringify(updated.metadata), updated.persist, updated.ttlMs, updated.updatedAt, updated.expiresAt,
+      ]);
+      return updated;
+    });
+  }
+
+  release(id: string, scope: string | undefined, now: number) {
+    return this.db.transaction("release the attachment", async (session) => {
+      const record = await this.liveLocked(session, id, scope, now);
+      if (record !== undefined) await this.dropAll(session, [record]);
+      return record;
+    });
+  }
+
+  releaseScope(scope: string, now: number) {
+    return this.db.transaction("release the scope", async (session) =>
+      this.dropAll(session, (await session.rows<AttachmentRow>(this.sql.liveOfScopeLocked, [scope, now])).map(toRecord)),
+    );
+  }
+
+  expireDue(now: number, limit: number) {
+    return this.db.transaction("drop expired attachments", async (session) =>
+      this.dropAll(session, (await session.rows<AttachmentRow>(this.sql.dueLocked, [now, limitOf(limit)])).map(toRecord)),
+    );
+  }
+
+  listReferences(afterId: string | null, limit: number) {
+    return this.db.statement("list reference attachments", async (session) =>
+      (await session.rows<AttachmentRow>(this.sql.referencesPage, [afterId ?? "", limitOf(limit)])).map(toRecord),
+    );
+  }
+
+  dropCondemned(digest: string, condemnedBy: string) {
+    return this.db.transaction("drop damaged attachments", async (session) => {
+      const records = (await session.rows<AttachmentRow>(this.sql.managedOfBlobLocked, [digest])).map(toRecord);
+      const blob = await session.row<BlobRecord>(this.blobSql.getShared, [digest]);
+      if (blob?.condemnedBy !== condemnedBy) return [];
+      return this.dropAll(session, records);
+    });
+  }
+
+  drop(id: string) {
+    return this.db.transaction("drop the attachment", async (session) => {
+      const record = await this.locked(session, id);
+      if (record !== undefined) await this.dropAll(session, [record]);
+      return record;
+    });
+  }
+}
