@@ -19,7 +19,13 @@
  *     upload is left behind. `emulateMultipart: false` is plain s3rver, for
  *     the tests that show the product copes with a server lacking them;
  *   - IfNoneMatch is ignored and a PUT in progress is visible half-written:
- *     the product relies on neither, so nothing is done about them.
+ *     the product relies on neither, so nothing is done about them;
+ *   - DeleteObject removes the key's parent directories once empty, racing
+ *     with a PUT into the same "folder": the PUT's file stream then fails
+ *     with ENOENT on an unhandled 'error' event and the whole server exits
+ *     (seen with several processes writing and deleting temp objects under
+ *     one tmp/). `keepEmptyDirectories: true` (off by default) has deletes
+ *     leave the directories, for the multi-process tests.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -45,6 +51,12 @@ export interface S3TestServerOptions {
   emulateMultipart?: boolean;
   /** @default "attache-test" */
   bucket?: string;
+  /**
+   * Have DeleteObject leave empty directories in place, so that it cannot
+   * race a PUT into the same "folder" and crash s3rver (see the file's comment).
+   * @default false
+   */
+  keepEmptyDirectories?: boolean;
 }
 
 /** s3rver's dummy account. */
@@ -101,6 +113,14 @@ async function multipartAsS3Does(ctx, next) {
   return next();
 }
 
+if (process.env.S3RVER_KEEP_DIRS === "1") {
+  // s3rver's deleteObject without its "clean up empty directories" loop.
+  const FilesystemStore = require(path.join(path.dirname(process.env.S3RVER_MODULE), "stores", "filesystem.js"));
+  FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key) {
+    await Promise.all(["object", "object.md5", "metadata.json"].map((kind) =>
+      fs.promises.unlink(this.getResourcePath(bucket, key, kind)).catch((err) => { if (err.code !== "ENOENT") throw err; })));
+  };
+}
 const server = new S3rver({ address: "127.0.0.1", port: 0, directory: dir, silent: true, configureBuckets: [{ name: process.env.S3RVER_BUCKET }] });
 // Before the router (the last middleware), after the one that encodes bodies as XML.
 if (process.env.S3RVER_EMULATE === "1") server.middleware.splice(server.middleware.length - 1, 0, multipartAsS3Does);
@@ -120,6 +140,7 @@ export async function startS3Server(options: S3TestServerOptions = {}): Promise<
       S3RVER_DIR: dir,
       S3RVER_BUCKET: bucket,
       S3RVER_EMULATE: options.emulateMultipart === false ? "0" : "1",
+      S3RVER_KEEP_DIRS: options.keepEmptyDirectories === true ? "1" : "0",
     },
     stdio: ["pipe", "pipe", "inherit"],
   });
