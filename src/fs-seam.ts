@@ -44,3 +44,13 @@ export const nodeFileSystem: FileSystem = {
 export function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | null)?.code;
 }
+
+/** The names in `dir`, or none when it (or a parent) is missing. */
+export async function readdirIfPresent(fs: FileSystem, dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT" || errnoCode(err) === "ENOTDIR") return [];
+    throw err;
+  }
+}

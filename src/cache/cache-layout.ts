@@ -15,7 +15,7 @@ import type { Stats } from "node:fs";
 import path from "node:path";
 import { invalidArgument } from "../errors.js";
 import { lstatIfPresent } from "../file-identity.js";
-import { errnoCode, type FileSystem } from "../fs-seam.js";
+import { errnoCode, readdirIfPresent, type FileSystem } from "../fs-seam.js";
 
 /** A lowercase hex SHA-256, the only name a copy may have. */
 export const HEX_DIGEST = /^[0-9a-f]{64}$/;
@@ -125,15 +125,6 @@ export async function removeTempsOlderThan(
 /** The total size of `copies`. */
 export function sumOf(copies: readonly { size: number }[]): number {
   return copies.reduce((total, copy) => total + copy.size, 0);
-}
-
-async function readdirIfPresent(fs: FileSystem, dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT" || errnoCode(err) === "ENOTDIR") return [];
-    throw err;
-  }
 }
 
 async function forEachLimited<T>(items: readonly T[], action: (item: T) => Promise<void>): Promise<void> {

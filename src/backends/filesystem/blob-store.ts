@@ -15,7 +15,7 @@ import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { isSameFile, lstatIfPresent } from "../../file-identity.js";
-import { errnoCode, nodeFileSystem, type FileSystem } from "../../fs-seam.js";
+import { errnoCode, nodeFileSystem, readdirIfPresent, type FileSystem } from "../../fs-seam.js";
 import { makeDirectory } from "../../make-directory.js";
 import { tempNameFor, writerOfTemp, type BlobStore, type BlobWriter, type StoredObject, type TempObject } from "../blob-store.js";
 
@@ -248,15 +248,6 @@ export function filesystemBlobStore(options: FilesystemBlobStoreOptions): BlobSt
 
     async close() {},
   };
-}
-
-async function readdirIfPresent(fs: FileSystem, dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT" || errnoCode(err) === "ENOTDIR") return [];
-    throw err;
-  }
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import type { ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
 import type { Session } from "./database.js";
+import { scopeMetricsOf, type ScopeTotals } from "../scope-totals.js";
 
 interface MetricsRow {
   persistentCount: number;
@@ -26,14 +27,7 @@ interface MetricsRow {
   nextExpiryAt: number | null;
 }
 
-interface ScopeRow {
-  scope: string;
-  count: number;
-  bytes: number;
-  persistentCount: number;
-  persistentBytes: number;
-  expiredCount: number;
-  expiredBytes: number;
+interface ScopeRow extends ScopeTotals {
   leases: number;
   nextExpiryAt: number | null;
 }
@@ -116,18 +110,7 @@ export async function readMetrics(session: Session, sql: MetricsStatements, now:
 }
 
 function toScopeMetrics(row: ScopeRow): ManifestScopeMetrics {
-  const expiring = { count: row.count - row.persistentCount, bytes: row.bytes - row.persistentBytes };
-  const expirable = { count: expiring.count - row.expiredCount, bytes: expiring.bytes - row.expiredBytes };
-  return {
-    scope: row.scope,
-    attachments: row.persistentCount + expirable.count,
-    logicalBytes: row.persistentBytes + expirable.bytes,
-    persistent: { count: row.persistentCount, bytes: row.persistentBytes },
-    expirable,
-    expired: { count: row.expiredCount, bytes: row.expiredBytes },
-    leases: row.leases,
-    nextExpiryAt: row.nextExpiryAt,
-  };
+  return scopeMetricsOf(row, row.leases, row.nextExpiryAt);
 }
 
 /** One scope's metrics at `now`: its totals row, corrected by its expired attachments. */

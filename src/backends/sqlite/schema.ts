@@ -8,6 +8,7 @@
  */
 import type { SharedConnection } from "./connection.js";
 import type { ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
+import { scopeMetricsOf, type ScopeTotals } from "../scope-totals.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
 export const SCHEMA_VERSION = 7;
@@ -356,15 +357,7 @@ export function readMetrics(db: Pick<SharedConnection, "prepare">, now: number):
 
 type Reader = Pick<SharedConnection, "prepare">;
 
-interface ScopeTotalsRow {
-  scope: string;
-  count: number;
-  bytes: number;
-  persistentCount: number;
-  persistentBytes: number;
-  expiredCount: number;
-  expiredBytes: number;
-}
+type ScopeTotalsRow = ScopeTotals;
 
 /** A row of `scope_totals`; with the expired part, from {@link EXPIRED_OF_SCOPE} or its grouped form, it is a {@link ScopeTotalsRow}. */
 const SCOPE_TOTALS_COLUMNS =
@@ -390,18 +383,7 @@ function completeScope(db: Reader, row: ScopeTotalsRow, now: number): ManifestSc
          WHERE l.expires_at > @now AND a.scope = @scope`,
     )
     .get({ scope: row.scope, now }) as { count: number };
-  const expiring = { count: row.count - row.persistentCount, bytes: row.bytes - row.persistentBytes };
-  const expirable = { count: expiring.count - row.expiredCount, bytes: expiring.bytes - row.expiredBytes };
-  return {
-    scope: row.scope,
-    attachments: row.persistentCount + expirable.count,
-    logicalBytes: row.persistentBytes + expirable.bytes,
-    persistent: { count: row.persistentCount, bytes: row.persistentBytes },
-    expirable,
-    expired: { count: row.expiredCount, bytes: row.expiredBytes },
-    leases: leases.count,
-    nextExpiryAt: next.at,
-  };
+  return scopeMetricsOf(row, leases.count, next.at);
 }
 
 /**
