@@ -7,6 +7,8 @@
 //   npm run bench -- --only=deliver --merge   some scenarios, merged into latest.json and BENCHMARKS.md
 //                                 (each merged section says when and on which commit it was measured)
 //   ATTACHE_BENCH_DELIVER_SIZE=64MiB   a smaller file for the delivery scenario's large upload
+//   npm run bench -- --only=fleet      S3 + PostgreSQL beside SQLite + filesystem alone (needs PostgreSQL installed;
+//                                 without it the scenario reports "skipped: no PostgreSQL")
 //
 // Every scenario runs in its own child process and measures attache and its
 // references (cacache, the machine's limits) in the same repetitions, on the
@@ -37,6 +39,7 @@ const SIZES = quick
       sweep: { totals: [10_000, 100_000], reps: 3, expiredFraction: 0.05 },
       memory: { streamSize: 512 * MiB, manifestTotal: 100_000, reps: 1, expiredFraction: 0.05 },
       deliver: { size: 128 * MiB, reps: 3, ledgerCalls: 2000, ledgerReps: 3, chunked: [{ size: 16 * MiB, partSize: 1 * MiB }, { size: 64 * MiB, partSize: 8 * MiB }], latencyMs: 50, chunkedReps: 3 },
+      fleet: { reps: 1, seqCount: 50, sweepCount: 1000, timedInFlight: 100, bigCount: 4, bigSize: 4 * MiB, getCount: 300, leaseSmall: 10, workerCounts: [1, 2, 4], workerMs: 3000, workerReps: 1 },
     }
   : {
       fsLimits: { count: 1000, reps: 3 },
@@ -47,6 +50,8 @@ const SIZES = quick
       sweep: { totals: [100_000, 1_000_000], reps: 3 },
       memory: { streamSize: 4 * GiB, manifestTotal: 1_000_000, reps: 1 },
       deliver: { size: 256 * MiB, reps: 7, ledgerCalls: 20_000, ledgerReps: 5, chunked: [{ size: 16 * MiB, partSize: 1 * MiB }, { size: 64 * MiB, partSize: 8 * MiB }], latencyMs: 50, chunkedReps: 5 },
+      // S3 + PostgreSQL beside SQLite + filesystem (starts its own PostgreSQL cluster and s3rver): about 3 minutes.
+      fleet: { reps: 2, seqCount: 60, sweepCount: 1000, timedInFlight: 120, bigCount: 5, bigSize: 4 * MiB, getCount: 400, leaseSmall: 15, workerCounts: [1, 2, 4], workerMs: 5000, workerReps: 2 },
     };
 
 // Order: the sweep builds the large manifest fixture that the memory scenario reuses.
@@ -59,6 +64,7 @@ const SCENARIOS = [
   ["sweep", "sweep.js"],
   ["memory", "memory.js"],
   ["deliver", "deliver.js"],
+  ["fleet", "fleet.js"],
 ];
 
 const RESULTS_DIR = path.join(BENCH_DIR, "results");

@@ -161,11 +161,18 @@ function textTypeFor(name: string): string | undefined {
  * 4. for other bytes, and for empty ones: the text type for the name when the
  *    bytes are empty, else the registry's type for the extension;
  * 5. `application/octet-stream`.
+ *
+ * A type a server sent (`served`: a URL's `Content-Type`) ranks with the
+ * name's extension in steps 3 and 4, and is preferred to it unless it says
+ * less (`application/octet-stream`; `text/plain` where the name tells a text
+ * type) or contradicts the bytes (a binary type for text, a text type for
+ * binary bytes).
  */
 export async function detectContentType(
   declared: string | undefined,
   head: Uint8Array,
   name: string,
+  served?: string,
 ): Promise<string> {
   if (declared !== undefined && declared.trim() !== "") return declared.trim();
   const text = isUtf8Text(head);
@@ -174,12 +181,25 @@ export async function detectContentType(
     if (sniffed && (!text || signatureMayBeText(sniffed.mime))) return sniffed.mime;
   }
   const byExtension = mime.lookup(name);
+  const servedType = served === undefined || GENERIC_SERVED_TYPES.has(served) ? undefined : served;
   if (text) {
-    return textTypeFor(name) ?? (byExtension !== false && byExtension.startsWith("text/") ? byExtension : TEXT_FALLBACK_TYPE);
+    const byName = textTypeFor(name) ?? (byExtension !== false && byExtension.startsWith("text/") ? byExtension : undefined);
+    if (servedType !== undefined && isTextualType(servedType) && !(servedType === TEXT_FALLBACK_TYPE && byName !== undefined)) return servedType;
+    return byName ?? TEXT_FALLBACK_TYPE;
   }
+  if (servedType !== undefined && (head.length === 0 || !isTextualType(servedType))) return servedType;
   if (head.length === 0) {
     const textType = textTypeFor(name);
     if (textType !== undefined) return textType;
   }
   return byExtension === false ? FALLBACK_TYPE : byExtension;
+}
+
+/** Served types that say nothing about the bytes. */
+const GENERIC_SERVED_TYPES: ReadonlySet<string> = new Set(["application/octet-stream", "binary/octet-stream", "application/force-download", "application/x-download", "application/unknown"]);
+const TEXT_TYPE_VALUES: ReadonlySet<string> = new Set([...Object.values(TEXT_TYPES), ...Object.values(TEXT_FILE_NAMES), "application/javascript", "application/ecmascript"]);
+
+/** Whether a type names text (so it may describe UTF-8 bytes, and must not describe binary ones). */
+function isTextualType(type: string): boolean {
+  return signatureMayBeText(type) || TEXT_TYPE_VALUES.has(type);
 }

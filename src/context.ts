@@ -16,11 +16,22 @@ export interface StoreContext {
   readonly manifest: Manifest;
   readonly fs: FileSystem;
   readonly writer: Writer;
-  /** Verified local copies of blobs, for a blob store without local files; `null` when the blobs are local files. */
+  /** Verified local copies of blobs that are not local files (remote or inline); `null` when every blob is a local file. */
   readonly cache: LocalCache | null;
   /** Destinations this store knows (for the sweep's remote cleanup) and its uploads in flight. */
   readonly delivery: Delivery;
   now(): number;
+}
+
+/** The largest stage kept inline in the manifest: 0 when off, or when the manifest cannot hold bytes. */
+export function inlineLimit(ctx: StoreContext): number {
+  return ctx.manifest.attachments.commitInline === undefined ? 0 : ctx.options.inlineMaxSize;
+}
+
+/** Whether the digest's bytes are kept inline in the manifest right now. */
+export async function storedInline(ctx: StoreContext, digest: string): Promise<boolean> {
+  if (ctx.manifest.attachments.commitInline === undefined) return false;
+  return (await ctx.manifest.blobs.get(digest))?.inline === true;
 }
 
 /**
@@ -64,6 +75,7 @@ export async function freeBlobsOf(ctx: StoreContext, records: AttachmentRecord[]
  */
 export function localFileOf(ctx: StoreContext, record: AttachmentRecord): string | null {
   if (record.referencePath !== null) return record.referencePath;
+  if (record.inline === true) return ctx.cache?.pathIfCached(record.digest, record.size) ?? null;
   if (ctx.blobs.local !== undefined) return ctx.blobs.local.pathOf(record.digest);
   return ctx.cache?.pathIfCached(record.digest, record.size) ?? null;
 }

@@ -17,8 +17,15 @@ import { publishBlobDeleted } from "./telemetry.js";
  * (or revives those a stage met meanwhile). Returns the blobs whose bytes it
  * deleted. On failure, the condemnations are called off.
  */
-export async function deleteCondemned(ctx: StoreContext, condemned: readonly CondemnedBlob[]): Promise<BlobRecord[]> {
-  if (condemned.length === 0) return [];
+export async function deleteCondemned(ctx: StoreContext, condemnedAndInline: readonly CondemnedBlob[]): Promise<BlobRecord[]> {
+  // Inline blobs were deleted with their rows by `condemn`: nothing is left to delete or forget.
+  const inline = condemnedAndInline.filter((blob) => blob.inline === true && blob.condemnedBy === null);
+  for (const blob of inline) {
+    publishBlobDeleted(`sha256:${blob.digest}`, blob.size);
+    await ctx.cache?.drop(blob.digest).catch(() => undefined);
+  }
+  const condemned = inline.length === 0 ? condemnedAndInline : condemnedAndInline.filter((blob) => !inline.includes(blob));
+  if (condemned.length === 0) return inline;
   const digests = condemned.map((blob) => blob.digest);
   const writer = ctx.writer;
   for (const digest of digests) writer.condemning.add(digest);
@@ -37,7 +44,7 @@ export async function deleteCondemned(ctx: StoreContext, condemned: readonly Con
     const deleted = condemned.filter((blob) => blob.rowless !== true);
     for (const blob of deleted) publishBlobDeleted(`sha256:${blob.digest}`, blob.size);
     for (const digest of digests) await ctx.cache?.drop(digest).catch(() => undefined);
-    return deleted;
+    return [...inline, ...deleted];
   } finally {
     for (const digest of digests) writer.condemning.delete(digest);
   }

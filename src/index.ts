@@ -8,6 +8,7 @@ export { AttacheError, isAttacheError } from "./errors.js";
 export type { AttacheErrorCode, AttacheErrorContext } from "./errors.js";
 export { parseDuration } from "./duration.js";
 export type { Duration } from "./duration.js";
+export type { ResolvedAddress, UrlFetchOptions, UrlFetchTimeouts, UrlResolver } from "./url/fetch-options.js";
 export type {
   Attachment,
   CountAndBytes,

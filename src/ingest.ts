@@ -5,7 +5,6 @@
  * once and the digest describes exactly what was written.
  */
 import { createHash } from "node:crypto";
-import type { BlobWriter } from "./backends/blob-store.js";
 import { aborted, AttacheError, ioError, tooLarge } from "./errors.js";
 import { SNIFF_BYTES } from "./content-type.js";
 import { invalidSource, type OpenedSource } from "./source.js";
@@ -20,7 +19,7 @@ export interface Hashed {
 
 export interface HashOptions {
   /** Where the bytes go; `null` to hash only (`move`, `reference`). */
-  writer: BlobWriter | null;
+  writer: { write(chunk: Uint8Array): Promise<void> | undefined } | null;
   maxSize: number;
   signal: AbortSignal | undefined;
   onProgress?: ((progress: { bytes: number; total: number | null }) => void) | undefined;
@@ -35,22 +34,35 @@ export async function hashSource(source: OpenedSource, options: HashOptions): Pr
   let size = 0;
 
   const iterator = source.chunks()[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const abortion =
-    signal === undefined
-      ? undefined
-      : new Promise<never>((_, reject) => {
-          onAbort = () => reject(aborted(signal.reason));
-          if (signal.aborted) onAbort();
-          else signal.addEventListener("abort", onAbort, { once: true });
-        });
-  abortion?.catch(() => undefined);
+  /**
+   * The next chunk, or ABORTED as soon as the signal fires. Each wait has a
+   * listener of its own, removed when it settles: one race against a promise
+   * that lives for the whole stage would keep every chunk reachable from it.
+   */
+  const next = (): Promise<IteratorResult<Uint8Array>> => {
+    if (signal === undefined) return iterator.next();
+    if (signal.aborted) return Promise.reject(aborted(signal.reason));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(aborted(signal.reason));
+      signal.addEventListener("abort", onAbort, { once: true });
+      iterator.next().then(
+        (step) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(step);
+        },
+        (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
+  };
 
   try {
     for (;;) {
       let step: IteratorResult<Uint8Array>;
       try {
-        step = await (abortion ? Promise.race([iterator.next(), abortion]) : iterator.next());
+        step = await next();
       } catch (err) {
         if (err instanceof AttacheError) throw err;
         throw invalidSource(`The source failed while it was being read: ${(err as Error)?.message ?? String(err)}. Nothing was kept.`, err);
@@ -82,8 +94,6 @@ export async function hashSource(source: OpenedSource, options: HashOptions): Pr
     source.destroy();
     void iterator.return?.()?.catch(() => undefined);
     throw err;
-  } finally {
-    if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
   }
   if (signal?.aborted) throw aborted(signal.reason);
   return { digest: hash.digest("hex"), size, head: Buffer.concat(head) };

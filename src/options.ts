@@ -57,12 +57,13 @@ export interface StoreOptions {
    */
   manifest?: Manifest;
   /**
-   * Where verified local copies of blobs are kept when the blob store has no
-   * local files (the memory store, S3): `resolve()` and `lease()` fetch into
-   * it, the staging host writes through to it. Copies are read-only, kept
-   * while leased, evicted least-recently-used past `cacheSize`; several
-   * processes on one host may share it. Refused (INVALID_ARGUMENT) with a
-   * blob store whose blobs are local files already. @default `<dir>/cache`
+   * Where verified local copies of blobs are kept when they are not local
+   * files already — blobs of a store without local files (the memory store,
+   * S3) and inline blobs (`inlineMaxSize`): `resolve()` and `lease()` fetch
+   * into it, the staging host writes through to it (remote blobs). Copies are
+   * read-only, kept while leased, evicted least-recently-used past
+   * `cacheSize`; several processes on one host may share it.
+   * @default `<dir>/cache`
    */
   cacheDir?: string;
   /**
@@ -74,6 +75,16 @@ export interface StoreOptions {
   destinations?: readonly Destination[];
   /** How much the local cache may hold: bytes, or a string such as `"10GiB"` or `"500MB"`. @default "1GiB" */
   cacheSize?: ByteSize;
+  /**
+   * Blobs of at most this many bytes are kept inside the manifest, committed
+   * in the same transaction as their attachment: no temp file, no fsync of
+   * their own, no directory, no rename. Their `Attachment.path` is `null`
+   * until `resolve()` or `lease()` writes a read-only copy into the local
+   * cache (`cacheDir`). `0` keeps every blob in the blob store; so does a
+   * manifest that cannot hold bytes. At most 16 MiB.
+   * @default `$ATTACHE_INLINE_MAX_SIZE` or `"64KiB"`
+   */
+  inlineMaxSize?: ByteSize;
   /**
    * The filesystem calls the default blob store makes; a seam for fault
    * injection in tests. @default node:fs/promises
@@ -99,6 +110,7 @@ export interface ResolvedOptions {
   readonly fileSystem: FileSystem | undefined;
   readonly cacheDir: string | undefined;
   readonly cacheSize: number;
+  readonly inlineMaxSize: number;
   readonly destinations: readonly Destination[];
 }
 
@@ -110,9 +122,6 @@ export interface ResolvedOptions {
  * so it is accepted with any backend.)
  */
 function refuseOptionsNoBackendTakes(options: StoreOptions): void {
-  if ((options.cacheDir !== undefined || options.cacheSize !== undefined) && options.blobStore === undefined) {
-    throw invalidArgument("cacheDir and cacheSize configure the local cache of a blob store without local files (memory, S3); the default filesystem blob store needs none.");
-  }
   if (options.busyTimeout !== undefined && options.manifest !== undefined) {
     throw invalidArgument("busyTimeout configures the default SQLite manifest; with an injected manifest, give its own option (sqliteManifest({ busyTimeoutMs })).");
   }
@@ -158,6 +167,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     fileSystem: options.fileSystem,
     cacheDir: resolveCacheDir(options.cacheDir),
     cacheSize: parseByteSize(options.cacheSize ?? "1GiB", "cacheSize"),
+    inlineMaxSize: resolveInlineMaxSize(options.inlineMaxSize ?? process.env.ATTACHE_INLINE_MAX_SIZE),
     destinations: resolveDestinations(options.destinations),
   });
 }
@@ -166,6 +176,17 @@ function resolveDestinations(destinations: unknown): readonly Destination[] {
   if (destinations === undefined) return [];
   if (!Array.isArray(destinations)) throw invalidArgument("destinations must be an array of destinations, such as [openaiFiles({ client, deleteWhenUnused: true })].");
   return Object.freeze([...(destinations as Destination[])]);
+}
+
+/** The largest inline blob: a stage holds up to this many bytes in memory before it commits them. */
+const INLINE_CEILING = 16 << 20;
+
+function resolveInlineMaxSize(value: ByteSize | undefined): number {
+  const size = parseByteSize(value === undefined || value === "" ? "64KiB" : value, "inlineMaxSize");
+  if (size > INLINE_CEILING) {
+    throw invalidArgument(`inlineMaxSize is at most 16MiB (bytes kept in the manifest are read whole into memory); got ${String(value)}.`);
+  }
+  return size;
 }
 
 function resolveCacheDir(cacheDir: unknown): string | undefined {

@@ -119,6 +119,9 @@ interface OpenedBytes {
  */
 async function openBytes(ctx: StoreContext, record: AttachmentRecord): Promise<OpenedBytes> {
   const limit = record.size + 1;
+  if (record.referencePath === null && record.inline === true) {
+    return { stream: Readable.from([await inlineBytesOf(ctx, record)], { objectMode: false }), sizeOnDisk: null };
+  }
   if (record.referencePath === null) {
     return { stream: takeAtMost(await ctx.blobs.openRead(record.digest), limit), sizeOnDisk: null };
   }
@@ -146,6 +149,10 @@ export async function openRaw(ctx: StoreContext, record: AttachmentRecord): Prom
  */
 export async function openRange(ctx: StoreContext, record: AttachmentRecord, range: ByteRange): Promise<Readable> {
   try {
+    if (record.referencePath === null && record.inline === true) {
+      const bytes = await inlineBytesOf(ctx, record);
+      return Readable.from([bytes.subarray(range.start, Math.max(range.start, range.end))], { objectMode: false });
+    }
     if (record.referencePath === null) return await ctx.blobs.openRead(record.digest, range);
     const { handle } = await openRegularFile(ctx, record.referencePath, true);
     if (range.end <= range.start) {
@@ -159,7 +166,21 @@ export async function openRange(ctx: StoreContext, record: AttachmentRecord, ran
 }
 
 function locationOf(ctx: StoreContext, record: AttachmentRecord): string {
+  if (record.referencePath === null && record.inline === true) return `sha256:${record.digest} inline in the ${ctx.manifest.kind} manifest`;
   return record.referencePath ?? ctx.blobs.local?.pathOf(record.digest) ?? `sha256:${record.digest} in the ${ctx.blobs.kind} blob store`;
+}
+
+/**
+ * The bytes of an inline blob, as the manifest holds them (not verified).
+ * ENOENT-coded when the row holds none (released and swept meanwhile, or
+ * moved to the blob store by a repair), so readers report missing bytes.
+ */
+async function inlineBytesOf(ctx: StoreContext, record: AttachmentRecord): Promise<Buffer> {
+  const bytes = await ctx.manifest.blobs.readInline?.(record.digest);
+  if (bytes !== undefined) return bytes;
+  const err: NodeJS.ErrnoException = new Error(`the ${ctx.manifest.kind} manifest holds no inline bytes for sha256:${record.digest}`);
+  err.code = "ENOENT";
+  throw err;
 }
 
 /** The first errno-style code along an error's `cause` chain. */
@@ -249,6 +270,17 @@ export async function openVerified(ctx: StoreContext, record: AttachmentRecord):
  * one copy and no more than its own size in memory.
  */
 export async function readVerified(ctx: StoreContext, record: AttachmentRecord): Promise<Buffer> {
+  if (record.referencePath === null && record.inline === true) {
+    let bytes: Buffer;
+    try {
+      bytes = await inlineBytesOf(ctx, record);
+    } catch (err) {
+      throw openFailure(ctx, record, err);
+    }
+    const actual = createHash("sha256").update(bytes).digest("hex");
+    if (actual !== record.digest || bytes.length !== record.size) throw mismatch(ctx, record, actual, bytes.length);
+    return bytes;
+  }
   const file = record.referencePath ?? ctx.blobs.local?.pathOf(record.digest) ?? ctx.cache?.pathIfCached(record.digest, record.size) ?? null;
   if (file !== null) return readFileVerified(ctx, record, file);
   const raw = await openOrFail(ctx, record);
@@ -331,7 +363,7 @@ async function readFileVerified(ctx: StoreContext, record: AttachmentRecord, fil
  * found there is a changed file, as staging refuses symlinks.
  */
 export async function localPathOf(ctx: StoreContext, record: AttachmentRecord): Promise<string> {
-  if (record.referencePath === null && ctx.blobs.local === undefined) return cachedCopyOf(ctx, record);
+  if (record.referencePath === null && (record.inline === true || ctx.blobs.local === undefined)) return cachedCopyOf(ctx, record);
   const file = record.referencePath ?? (ctx.blobs.local as LocalBlobFiles).pathOf(record.digest);
   const noFollow = record.referencePath !== null;
   let stats: Stats;
@@ -352,17 +384,19 @@ export async function localPathOf(ctx: StoreContext, record: AttachmentRecord): 
 
 /**
  * The path of a verified, read-only copy of a blob held in a store without
- * local files, fetched into the local cache if it is not there yet.
+ * local files, or inline in the manifest, written into the local cache if it
+ * is not there yet.
  */
 async function cachedCopyOf(ctx: StoreContext, record: AttachmentRecord): Promise<string> {
   const cache = ctx.cache;
   if (cache === null) throw ioError(`find the bytes of ${refOf(record.id)}`, new Error("the store has no local cache for a blob store without local files"));
   try {
-    return await cache.ensure(record.digest, record.size, () => ctx.blobs.openRead(record.digest));
+    const fetch = record.inline === true ? async () => Readable.from([await inlineBytesOf(ctx, record)]) : () => ctx.blobs.openRead(record.digest);
+    return await cache.ensure(record.digest, record.size, fetch);
   } catch (err) {
     if (causeCode(err) === "ENOENT") throw missingBytes(ctx, record, err);
     if (isAttacheError(err, "INTEGRITY_ERROR")) {
-      throw integrityError(refOf(record.id), locationOf(ctx, record), `The bytes of ${refOf(record.id)} in the ${ctx.blobs.kind} blob store are damaged: ${err.message}`, {
+      throw integrityError(refOf(record.id), locationOf(ctx, record), `The bytes of ${refOf(record.id)} (${locationOf(ctx, record)}) are damaged: ${err.message}`, {
         expected: err.expected,
         actual: err.actual,
         cause: err,

@@ -1,7 +1,7 @@
 /**
  * Turns anything `stage` accepts into one shape: an async sequence of byte
  * chunks plus what the source says about itself (a path, a name, a type, a
- * size). Paths are opened non-blocking and checked to be regular files, so a
+ * size). An http(s) URL is fetched under the SSRF guard of src/url/. Paths are opened non-blocking and checked to be regular files, so a
  * FIFO, socket, device or directory is refused instead of hanging the stage.
  */
 import { constants, type Stats } from "node:fs";
@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { AttacheError, invalidArgument, ioError } from "./errors.js";
 import { errnoCode, type FileSystem } from "./fs-seam.js";
 import type { StageSource } from "./types.js";
+import { openUrlSource, type UrlSourceOptions } from "./url/url-source.js";
 
 /** Bytes read from a file per chunk. */
 const FILE_CHUNK_BYTES = 1 << 20;
@@ -22,7 +23,12 @@ export interface OpenedSource {
   /** The absolute path, for path sources. */
   readonly path: string | null;
   readonly nameHint: string | null;
+  /** A type the caller declared (a Blob's `type`): it outranks sniffing. */
   readonly typeHint: string | null;
+  /** The type a server said the bytes have (a URL's `Content-Type`): it ranks below sniffing, with the name's extension. */
+  readonly servedType?: string | null;
+  /** The provenance a stage records when the caller gives no `source` (a URL's origin). */
+  readonly provenance?: string | null;
   /** The size, when the source knows it before reading. */
   readonly size: number | null;
   /** `fstat` of the opened file, for path sources. */
@@ -44,15 +50,21 @@ export function invalidSource(message: string, cause?: unknown, file?: string): 
   });
 }
 
-export async function openSource(
-  source: StageSource,
-  fs: FileSystem,
-  options: { noFollow: boolean },
-): Promise<OpenedSource> {
+export interface SourceOptions extends UrlSourceOptions {
+  /** Refuse a symbolic link (`move`, `reference`). */
+  noFollow: boolean;
+}
+
+export async function openSource(source: StageSource, fs: FileSystem, options: SourceOptions): Promise<OpenedSource> {
   if (typeof source === "string") return openPath(path.resolve(source), fs, options.noFollow);
   if (source instanceof URL) {
+    // An http(s) URL is fetched under the SSRF guard (src/url/); a file: URL is a path.
+    if (source.protocol === "http:" || source.protocol === "https:") {
+      if (options.noFollow) throw invalidArgument('modes "move" and "reference" need a path source; a URL can only be copied (mode "copy").');
+      return openUrlSource(source, options);
+    }
     if (source.protocol !== "file:") {
-      throw invalidSource(`Only file: URLs can be staged, not ${source.protocol} URLs: download the bytes and stage them as a stream.`);
+      throw invalidSource(`Only file:, http: and https: URLs can be staged, not ${source.protocol} URLs: download the bytes and stage them as a stream.`);
     }
     return openPath(fileURLToPath(source), fs, options.noFollow);
   }
@@ -78,7 +90,7 @@ export async function openSource(
     }
   }
   throw invalidArgument(
-    "stage() takes a path, a file: URL, a Buffer or Uint8Array, a Blob, a Node Readable, a web ReadableStream or an AsyncIterable of Uint8Array.",
+    "stage() takes a path, a file: or http(s): URL, a Buffer or Uint8Array, a Blob, a Node Readable, a web ReadableStream or an AsyncIterable of Uint8Array.",
   );
 }
 

@@ -5,6 +5,7 @@
 import { parseDuration } from "./duration.js";
 import { AttacheError, invalidArgument } from "./errors.js";
 import type { StageMode, StageOptions } from "./types.js";
+import { resolveUrlFetchOptions, type ResolvedUrlFetchOptions } from "./url/fetch-options.js";
 
 export const DEFAULT_SCOPE = "default";
 const MAX_SCOPE_LENGTH = 1024;
@@ -37,6 +38,8 @@ export interface ResolvedStageOptions {
   mode: StageMode;
   signal: AbortSignal | undefined;
   onProgress: StageOptions["onProgress"];
+  /** How an http(s) URL source is fetched (defaults when the stage gave no `fetch`). */
+  fetch: ResolvedUrlFetchOptions;
 }
 
 export function validateScope(scope: unknown): string {
@@ -92,6 +95,7 @@ export function resolveStageOptions(
     mode,
     signal: o.signal,
     onProgress: o.onProgress,
+    fetch: resolveUrlFetchOptions(o.fetch),
   };
 }
 

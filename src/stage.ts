@@ -14,7 +14,7 @@
 import { constants } from "node:fs";
 import path from "node:path";
 import { detectContentType } from "./content-type.js";
-import { secureBlob, type StoreContext } from "./context.js";
+import { inlineLimit, secureBlob, storedInline, type StoreContext } from "./context.js";
 import { awaitRevival, deleteUnneeded } from "./fence.js";
 import { aborted, AttacheError, invalidArgument, ioError } from "./errors.js";
 import { newId } from "./ids.js";
@@ -23,6 +23,7 @@ import type { BlobWriter } from "./backends/blob-store.js";
 import type { AttachmentRecord, StagedAttachment } from "./backends/manifest.js";
 import { isInsideDirectory, unlinkIfSame, type FileIdentity } from "./file-identity.js";
 import { sanitizeName } from "./names.js";
+import { Spool } from "./spool.js";
 import { invalidSource, openSource, type OpenedSource } from "./source.js";
 import type { ResolvedStageOptions } from "./stage-options.js";
 import type { StageSource } from "./types.js";
@@ -42,7 +43,7 @@ export async function stageSource(
 ): Promise<StageOutcome> {
   if (options.signal?.aborted) throw aborted(options.signal.reason);
   const noFollow = options.mode !== "copy";
-  const opened = await openSource(source, ctx.fs, { noFollow });
+  const opened = await openSource(source, ctx.fs, { noFollow, fetch: options.fetch, maxSize: ctx.options.maxSize, signal: options.signal });
   try {
     if (options.mode === "reference" && ctx.blobs.local === undefined) {
       throw invalidArgument(
@@ -112,13 +113,13 @@ async function describe(
     digest: hashed.digest,
     size: hashed.size,
     name,
-    contentType: await detectContentType(options.contentType ?? opened.typeHint ?? undefined, hashed.head, name),
+    contentType: await detectContentType(options.contentType ?? opened.typeHint ?? undefined, hashed.head, name, opened.servedType ?? undefined),
     mode: options.mode,
     referencePath,
     persist: options.persist,
     ttlMs: options.ttlMs,
     now: ctx.now(),
-    source: options.source,
+    source: options.source ?? opened.provenance ?? null,
     metadata: options.metadata,
   };
 }
@@ -181,7 +182,9 @@ async function commitManaged(
  * copied, so a new file costs one pass and a known one costs a hash.
  */
 async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
-  if (opened.rereadable && opened.size !== null && (await ctx.manifest.blobs.hasSize(opened.size).catch(() => false))) {
+  // Bytes small enough to go inline are deduplicated by the one transaction that commits them.
+  const goesInline = opened.size !== null && opened.size <= inlineLimit(ctx);
+  if (!goesInline && opened.rereadable && opened.size !== null && (await ctx.manifest.blobs.hasSize(opened.size).catch(() => false))) {
     const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
     checkChecksum(options, hashed);
     await opened.assertUnchanged();
@@ -192,7 +195,8 @@ async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: Resol
         hashed,
         null,
         // The intent now pins the blob; its file must be there too, or the bytes are written after all.
-        async () => ((await ctx.blobs.stat(hashed.digest)) === hashed.size ? false : writeCopy(ctx, opened, options, hashed)),
+        async () =>
+          (await storedInline(ctx, hashed.digest)) || (await ctx.blobs.stat(hashed.digest)) === hashed.size ? false : writeCopy(ctx, opened, options, hashed),
         () => describe(ctx, opened, options, hashed, null),
         options,
       );
@@ -226,20 +230,30 @@ async function writeCopy(
   }
 }
 
-/** The common case: one pass that hashes the bytes as it writes them to a temp object. */
+/**
+ * The common case: one pass that hashes the bytes as it writes them. Bytes
+ * within the inline limit stay in memory and are committed inside the
+ * manifest (`stageInline`); past it, they go to a temp object of the blob
+ * store, opened when the limit is crossed (at once for a source of known,
+ * larger size).
+ */
 async function copyIn(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
-  let writer: StageWriter;
-  try {
-    writer = await openWriter(ctx);
-  } catch (err) {
-    throw ioError("create a temp file for the staged bytes", err);
-  }
+  const limit = inlineLimit(ctx);
+  const spool = new Spool(opened.size !== null && opened.size > limit ? 0 : limit, async () => {
+    try {
+      return await openWriter(ctx);
+    } catch (err) {
+      throw ioError("create a temp file for the staged bytes", err);
+    }
+  });
   let placed = false;
   try {
-    const hashed = await hashSource(opened, { writer, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
+    const hashed = await hashSource(opened, { writer: spool, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
     checkChecksum(options, hashed);
     // A path source written to while it was copied would give a torn mix that never existed as a file.
     await opened.assertUnchanged();
+    const writer = spool.writer;
+    if (writer === null) return await stageInline(ctx, opened, options, hashed, spool.bytes());
     try {
       await writer.finish();
     } catch (err) {
@@ -253,6 +267,11 @@ async function copyIn(ctx: StoreContext, opened: OpenedSource, options: Resolved
       tempName,
       async () => {
         placed = true;
+        // Another handle keeps these bytes inline (its inlineMaxSize is larger): they are stored.
+        if (await storedInline(ctx, hashed.digest)) {
+          await ctx.blobs.removeTemp(tempName);
+          return false;
+        }
         return ctx.blobs.commit(tempName, hashed.digest, hashed.size);
       },
       () => describe(ctx, opened, options, hashed, null),
@@ -261,8 +280,51 @@ async function copyIn(ctx: StoreContext, opened: OpenedSource, options: Resolved
     await writer.keep(hashed);
     return outcome;
   } catch (err) {
+    const writer = await spool.openedWriter();
+    await writer?.abort().catch(() => undefined);
+    if (placed && writer !== null) await ctx.blobs.removeTemp(writer.tempName).catch(() => undefined);
+    throw err;
+  } finally {
+    (await spool.openedWriter())?.done();
+  }
+}
+
+/**
+ * Small bytes, whole in memory: the blob row, its bytes and the attachment
+ * in one manifest transaction, with no intent, temp object or blob-store
+ * call. When the digest's bytes are in the blob store already (or being
+ * deleted from it), the stage takes the blob-store path instead, writing the
+ * bytes from memory only if they are not there.
+ */
+async function stageInline(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions, hashed: Hashed, bytes: Buffer): Promise<StageOutcome> {
+  const staged = await describe(ctx, opened, options, hashed, null);
+  throwIfAborted(options);
+  const commitInline = ctx.manifest.attachments.commitInline?.bind(ctx.manifest.attachments);
+  const committed = commitInline === undefined ? "elsewhere" : await commitInline(staged, bytes);
+  if (committed !== "elsewhere") {
+    return { record: committed.record, created: !committed.merged, deduplicated: committed.merged || !committed.wrote };
+  }
+  return commitManaged(
+    ctx,
+    hashed,
+    null,
+    async () => ((await storedInline(ctx, hashed.digest)) || (await ctx.blobs.stat(hashed.digest)) === hashed.size ? false : writeBytes(ctx, bytes, hashed)),
+    async () => staged,
+    options,
+  );
+}
+
+/** Writes bytes held in memory to the blob store (an inline stage whose digest lives there). */
+async function writeBytes(ctx: StoreContext, bytes: Buffer, hashed: Hashed): Promise<boolean> {
+  const writer = await openWriter(ctx);
+  try {
+    await writer.write(bytes);
+    await writer.finish();
+    const wrote = await ctx.blobs.commit(writer.tempName, hashed.digest, hashed.size);
+    await writer.keep(hashed);
+    return wrote;
+  } catch (err) {
     await writer.abort().catch(() => undefined);
-    if (placed) await ctx.blobs.removeTemp(writer.tempName).catch(() => undefined);
     throw err;
   } finally {
     writer.done();
@@ -362,6 +424,10 @@ async function stageMove(ctx: StoreContext, opened: OpenedSource, options: Resol
           const linked = await local.linkFile(file, tempName, identity);
           if (linked === "changed") throw sourceChanged(file);
           if (linked === "unsupported") throw CAPTURE_UNSUPPORTED;
+          if (await storedInline(ctx, hashed.digest)) {
+            await blobs.removeTemp(tempName);
+            return false;
+          }
           return blobs.commit(tempName, hashed.digest, hashed.size);
         },
         () => describe(ctx, opened, options, hashed, null),

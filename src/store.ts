@@ -100,15 +100,10 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     await blobs.close().catch(() => undefined);
     throw ioError(`open the store in ${resolved.dir}`, err, resolved.dir);
   }
-  if (blobs.local !== undefined && (resolved.cacheDir !== undefined || options.cacheSize !== undefined)) {
-    await manifest.close().catch(() => undefined);
-    await blobs.close().catch(() => undefined);
-    throw invalidArgument(`cacheDir and cacheSize configure the local cache of a blob store without local files; the ${blobs.kind} blob store keeps its blobs as local files.`);
-  }
   const writer = new Writer(manifest, resolved.clock, resolved.gracePeriodMs);
-  // Bytes held elsewhere get local, verified copies when a caller needs a path.
+  // Bytes held elsewhere (remote, or inline in the manifest) get local, verified copies when a caller needs a path.
   const cache =
-    blobs.local !== undefined
+    blobs.local !== undefined && (resolved.inlineMaxSize === 0 || manifest.attachments.commitInline === undefined)
       ? null
       : localCache({
           dir: resolved.cacheDir ?? path.join(resolved.dir, "cache"),

@@ -109,6 +109,8 @@ async function sweepSteps(ctx: StoreContext): Promise<SweepReport> {
     after = (candidates[candidates.length - 1] as { digest: string }).digest;
   }
 
+  // Pages freed by deleted inline bytes (here, or by releases since the last sweep) go back to the filesystem.
+  await ctx.manifest.reclaimSpace?.();
   await ctx.manifest.pins.forgetStaleWriters(orphanBefore);
   if (ctx.cache !== null) {
     // Copies of blobs deleted by other hosts (this one drops its own as it deletes them).

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import type { RenderLimits, RenderTarget } from "./deliver/types.js";
 import type { Duration } from "./duration.js";
 import type { Destination } from "./providers/destination.js";
+import type { UrlFetchOptions } from "./url/fetch-options.js";
 
 /** Who owns the bytes of an attachment. */
 export type StageMode = "copy" | "move" | "reference";
@@ -42,7 +43,11 @@ export interface Attachment {
   readonly metadata: Record<string, unknown>;
 }
 
-/** Anything `stage` accepts. A string is always a path; pass a `URL` for `file:` URLs. */
+/**
+ * Anything `stage` accepts. A string is always a path; pass a `URL` for
+ * `file:` URLs, and for `http:`/`https:` URLs, which are fetched under the
+ * SSRF guard (see {@link StageOptions.fetch}).
+ */
 export type StageSource =
   | string
   | URL
@@ -78,6 +83,8 @@ export interface StageOptions {
    * total when the source knows it (a path, a Buffer, a Blob). For progress bars.
    */
   onProgress?: (progress: StageProgress) => void;
+  /** How an `http:`/`https:` URL source is fetched: headers, timeouts, redirects (see {@link UrlFetchOptions}). */
+  fetch?: UrlFetchOptions;
 }
 
 export interface StageProgress {

@@ -16,7 +16,7 @@
  * attachment staged after verify looked.
  */
 import { createHash } from "node:crypto";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { freeBlobsOf, secureBlob, toAttachment, type StoreContext } from "./context.js";
 import { ioError } from "./errors.js";
 import { errnoCode } from "./fs-seam.js";
@@ -81,8 +81,8 @@ class BlobFiles {
    * cheap too). `null` when the blob is missing.
    */
   async identity(digest: string): Promise<string | null> {
-    if (!(await this.isLocal())) {
-      const found = await digestOf(() => this.ctx.blobs.openRead(digest));
+    if (!(await this.isLocal(digest))) {
+      const found = await digestOf(() => this.open(digest));
       return found && `${found.digest}:${found.size}`;
     }
     try {
@@ -97,8 +97,8 @@ class BlobFiles {
 
   /** Hashes the blob; `undefined` when its file changed while it was being hashed (someone is at work on it). */
   async observe(digest: string): Promise<BlobObservation | undefined> {
-    if (!(await this.isLocal())) {
-      const found = await digestOf(() => this.ctx.blobs.openRead(digest));
+    if (!(await this.isLocal(digest))) {
+      const found = await digestOf(() => this.open(digest));
       return { found, identity: found && `${found.digest}:${found.size}` };
     }
     const before = await this.identity(digest);
@@ -108,8 +108,16 @@ class BlobFiles {
     return { found, identity: after };
   }
 
-  private isLocal(): Promise<boolean> {
-    return Promise.resolve(this.ctx.blobs.local !== undefined);
+  /** The blob's bytes where they are: inline in the manifest, or in the blob store. */
+  async open(digest: string): Promise<Readable> {
+    const inline = await this.ctx.manifest.blobs.readInline?.(digest);
+    return inline === undefined ? this.ctx.blobs.openRead(digest) : Readable.from([inline]);
+  }
+
+  /** Whether the blob is a local file (not inline, and the blob store keeps local files). */
+  private async isLocal(digest: string): Promise<boolean> {
+    if (this.ctx.blobs.local === undefined) return false;
+    return (await this.ctx.manifest.blobs.readInline?.(digest)) === undefined;
   }
 }
 
@@ -181,14 +189,14 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
   for (;;) {
     const blobs = await ctx.manifest.blobs.list(afterDigest, PAGE);
     for (const blob of blobs) {
-      let hashed = await digestOf(() => ctx.blobs.openRead(blob.digest));
+      let hashed = await digestOf(() => files.open(blob.digest));
       if (hashed === null) {
         // A blob no attachment uses yet may be a stage between its intent and its rename.
         if (blob.refs === 0) continue;
         // The page may be stale: a release may have deleted the blob since, and a stage may have put it back.
         const now = await ctx.manifest.blobs.get(blob.digest);
         if (now === undefined || now.refs === 0) continue;
-        hashed = await digestOf(() => ctx.blobs.openRead(blob.digest));
+        hashed = await digestOf(() => files.open(blob.digest));
       }
       report.blobsChecked++;
       if (hashed === null) {
@@ -239,7 +247,12 @@ async function findProblems(ctx: StoreContext, report: VerifyReport, onProgress:
       found.strays.push({ kind: "other", location: object.location });
       continue;
     }
-    if ((await ctx.manifest.blobs.get(object.digest)) !== undefined) continue;
+    const row = await ctx.manifest.blobs.get(object.digest);
+    if (row !== undefined) {
+      // A file beside inline bytes: reported, never repaired (a stage may be writing it there as the row changes).
+      if (row.inline === true) report.orphanFiles.push(object.location);
+      continue;
+    }
     // A release deletes the file, then the row: one listed before and looked up after was no orphan.
     const identity = await files.identity(object.digest);
     if (identity === null || (await ctx.manifest.blobs.get(object.digest)) !== undefined) continue;
@@ -271,7 +284,7 @@ async function secureSharedBlobs(ctx: StoreContext): Promise<number> {
   let after: string | null = null;
   for (;;) {
     const blobs = await ctx.manifest.blobs.list(after, PAGE);
-    for (const blob of blobs) if (await secureBlob(ctx, blob.digest)) copied++;
+    for (const blob of blobs) if (blob.inline !== true && (await secureBlob(ctx, blob.digest))) copied++;
     if (blobs.length < PAGE) return copied;
     after = (blobs[blobs.length - 1] as { digest: string }).digest;
   }

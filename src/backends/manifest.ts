@@ -49,6 +49,12 @@ export interface Manifest {
    */
   checkIntegrity(): Promise<string[]>;
   /**
+   * Gives the space of deleted inline bytes back to the filesystem (SQLite:
+   * an incremental vacuum of the free pages). Called by the sweep after it
+   * deleted blobs. Optional.
+   */
+  reclaimSpace?(): Promise<void>;
+  /**
    * Drops every attachment, intent and lease. Blob rows stay, unreferenced,
    * until their bytes are deleted through the fence (a reset cut short leaves
    * only what the sweep reclaims). Writers stay registered.
@@ -72,6 +78,19 @@ export interface AttachmentTable {
    * intent is gone (a sweep reclaimed the stage as a leftover, or a reset).
    */
   commitStage(intentId: string | null, staged: StagedAttachment): Promise<CommitResult>;
+  /**
+   * A stage of small bytes kept in the manifest itself (see the store option
+   * `inlineMaxSize`), committed in ONE transaction with no intent, temp file
+   * or blob-store call: inserts the blob row holding `bytes` (or adds a
+   * reference to the inline row already there), then creates or merges the
+   * attachment as `commitStage` does. Answers `"elsewhere"`, committing
+   * nothing, when the digest's row keeps its bytes in the blob store or is
+   * condemned: the stage then takes the blob-store path, which dedups
+   * against it or waits for the condemnation to end. `wrote` tells whether
+   * this call stored the bytes (false: an inline row had them). Optional: a
+   * manifest without it keeps every blob in the blob store.
+   */
+  commitInline?(staged: StagedAttachment, bytes: Uint8Array): Promise<(CommitResult & { wrote: boolean }) | "elsewhere">;
   get(id: string): Promise<AttachmentRecord | undefined>;
   /** Attachments ordered by id (creation order), after `afterId`, at most `limit`. */
   list(query: ListQuery): Promise<AttachmentRecord[]>;
@@ -133,8 +152,18 @@ export interface BlobTable {
    * condemned too (with a row of size 0, returned as `rowless`) unless an intent or lease needs it:
    * a stage whose intent was dropped under it (a reset, a sweep) may have put
    * its bytes in place, and no row would ever own them.
+   *
+   * An unneeded INLINE blob has no bytes outside the transaction: its row
+   * (and bytes) are deleted there and then, and it is returned with
+   * `inline: true` and `condemnedBy: null` — the caller deletes nothing and
+   * forgets nothing for it.
    */
   condemn(digests: readonly string[], now: number, writer: string): Promise<CondemnedBlob[]>;
+  /**
+   * The bytes of an inline blob (`BlobRecord.inline`), or `undefined` when
+   * the digest has no inline row. Optional, with `commitInline`.
+   */
+  readInline?(digest: string): Promise<Buffer | undefined>;
   /**
    * Step 1, for damaged bytes (`verify`'s repair): condemns the blob by
    * `writer` even though attachments use it, unless an intent names it (a
@@ -148,6 +177,8 @@ export interface BlobTable {
    * Step 3: for each of `digests` condemned by `writer`, drops its row — or,
    * when something needs the blob now (a stage that met the condemnation, a
    * lease), ends the condemnation and keeps the row. Returns the rows dropped.
+   * A kept inline row loses its (damaged) bytes and becomes a blob-store row:
+   * the stage that needed it writes the bytes again there.
    */
   forget(digests: readonly string[], writer: string, now: number): Promise<BlobRecord[]>;
   /** Ends `writer`'s condemnation of `digests` without deleting anything (the deletion failed or was called off). */
@@ -306,6 +337,8 @@ export interface WriterRecord {
 }
 
 export interface AttachmentRecord {
+  /** The blob's bytes are kept in the manifest (`BlobTable.readInline`); absent or false otherwise. Ignored for a `reference`. */
+  inline?: boolean;
   id: string;
   scope: string;
   digest: string;
@@ -357,6 +390,8 @@ export interface BlobRecord {
   createdAt: number;
   /** The writer that condemned it (its bytes are being deleted), or `null`. */
   condemnedBy: string | null;
+  /** The bytes are kept in the manifest (`commitInline`, `readInline`), not in the blob store. */
+  inline?: boolean;
 }
 
 export interface IntentRecord {

@@ -54,6 +54,9 @@ const PHRASES: readonly Phrase[] = [
   { library: /, as returned by stage\(\)\./, cli: ", as printed by attache stage or attache ls." },
   { library: /larger than maxSize \((\d+) bytes\); nothing was kept\. Raise maxSize or stage a smaller file\./, cli: "larger than the store's limit of $1 bytes; nothing was kept. Stage a smaller file." },
   { library: /The store is closed\. Open it again with openStore\(\) before using it\./, cli: "The store was closed while the command ran; run it again." },
+  // URL sources (attache stage https://…).
+  { library: /set fetch\.allowPrivateNetwork/g, cli: "pass --allow-private-network" },
+  { library: /raise fetch\.timeout(?:\.\w+)?/g, cli: "raise --fetch-timeout" },
 
   // Delivery (upload, render --to). A destination flag out of the provider's range: the factory names its option.
   { library: /^(?:openai|anthropic|gemini)Files: chunkSize /, cli: "--chunk-size ", usage: true },

@@ -19,6 +19,7 @@ import { describeFailure } from "./error-text.js";
 import { registerMaintenanceCommands } from "./maintenance-commands.js";
 import { registerReadCommands } from "./read-commands.js";
 import { registerRenderCommand } from "./render-command.js";
+import { registerServeCommand } from "./serve-command.js";
 import { registerStageCommand } from "./stage-command.js";
 import { registerUpdateCommand } from "./update-command.js";
 import { registerUploadCommands } from "./upload-command.js";
@@ -34,6 +35,7 @@ Durations: 500ms, 30s, 15m, 24h, 7d, Infinity.
 
 Environment:
   ATTACHE_DIR          store directory when --dir is not given (default ./.attache)
+  ATTACHE_INLINE_MAX_SIZE  blobs up to this size are kept inside the manifest (default 64KiB; 0 = off)
   ATTACHE_FORCE_TTY    1 = draw progress even when stderr is not a terminal; 0 = never
   OPENAI_API_KEY, …    provider keys and endpoints for upload and render --to
                        (each SDK's own variables: see attache upload --help)
@@ -79,6 +81,7 @@ function buildProgram(): Command {
   registerDuCommand(program);
   registerUploadCommands(program);
   registerRenderCommand(program);
+  registerServeCommand(program);
   registerCompletionCommand(program);
   for (const command of program.commands) {
     command.exitOverride().showHelpAfterError(`(run 'attache ${command.name()} --help' for usage)`);

@@ -1,15 +1,16 @@
 /**
- * `attache stage <file|->...`: stages files (or stdin) and prints the new
- * attachments. Sources go to the store as they are (a path, or the stdin
- * stream), and large ones show a progress bar on a terminal, driven by the
+ * `attache stage <file|-|url>...`: stages files (or stdin, or what an http(s)
+ * URL serves) and prints the new attachments. Sources go to the store as they
+ * are (a path, the stdin stream, a `URL` fetched under the store's SSRF
+ * guard), and large ones show a progress bar on a terminal, driven by the
  * store's `onProgress` hook.
  */
 import { fstatSync, statSync } from "node:fs";
 import { devNull } from "node:os";
 import path from "node:path";
 import { isatty } from "node:tty";
-import { Option, type Command } from "commander";
-import type { Attachment, StageMode, StageOptions, Store } from "../index.js";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { isAttacheError, parseDuration, type Attachment, type StageMode, type StageOptions, type Store } from "../index.js";
 import { formatBytes, formatExpiry, renderTable } from "./format.js";
 import { attachmentJson } from "./json-shapes.js";
 import { parseMetadataOption, parseTtlOption, USAGE_ERROR } from "./option-parsers.js";
@@ -28,6 +29,37 @@ interface StageCommandOptions {
   metadata?: Record<string, unknown>;
   source?: string;
   quiet?: boolean;
+  header: Record<string, string>;
+  allowPrivateNetwork?: boolean;
+  fetchTimeout?: number;
+}
+
+/** An argument that is a URL to fetch rather than a path: it starts with http:// or https://. */
+function isUrlArgument(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/** `--fetch-timeout`: a duration (`30s`, `5m`), more than zero. */
+function parseFetchTimeoutOption(value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value, "--fetch-timeout");
+  } catch (err) {
+    if (isAttacheError(err)) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
+  if (ms === 0) throw new InvalidArgumentError("--fetch-timeout must be more than 0, such as 30s or 5m.");
+  return ms;
+}
+
+/** `--header 'Name: value'`, repeatable: collected into one object (a repeated name keeps the last value). */
+function parseHeaderOption(value: string, previous: Record<string, string>): Record<string, string> {
+  const colon = value.indexOf(":");
+  const name = colon === -1 ? "" : value.slice(0, colon).trim();
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+    throw new InvalidArgumentError(`expected "Name: value", such as 'Authorization: Bearer …'; got ${JSON.stringify(value)}.`);
+  }
+  return { ...previous, [name]: value.slice(colon + 1).trim() };
 }
 
 interface Staged {
@@ -49,7 +81,7 @@ export function registerStageCommand(program: Command): void {
   program
     .command("stage")
     .description("stage files (or stdin, as -) and print their refs")
-    .argument("<sources...>", "files to stage; - reads stdin")
+    .argument("<sources...>", "files to stage; - reads stdin; http:// and https:// URLs are fetched")
     .option("--scope <scope>", 'scope the attachments belong to (default: "default")')
     .option("--name <name>", "display name (one source only; default: the file's basename)")
     .option("--ttl <duration>", 'lifetime such as 30m, 24h, 7d (default: the store\'s, 24h)', parseTtlOption)
@@ -60,11 +92,17 @@ export function registerStageCommand(program: Command): void {
     .option("--metadata <json>", "a JSON object kept with each attachment", parseMetadataOption)
     .option("--source <label>", 'provenance label such as "telegram" or "tool:image-gen"')
     .option("-q, --quiet", "no progress bar; print only the refs, one per line")
+    .option("--header <'Name: value'>", "request header for URL sources, sent to the URL's origin only (repeatable)", parseHeaderOption, {})
+    .option("--allow-private-network", "let URL sources reach loopback, private and link-local addresses (tests, trusted networks)")
+    .option("--fetch-timeout <duration>", "longest time a URL source may take, redirects and body included (default: 10m)", parseFetchTimeoutOption)
     .action(async (sources: string[], options: StageCommandOptions, command: Command) => {
       if (sources.filter((source) => source === "-").length > 1) command.error("stdin (-) can be staged only once per call.", USAGE_ERROR);
       if (sources.length > 1 && options.name !== undefined) command.error("--name applies to one source; stage the files one by one.", USAGE_ERROR);
       if (sources.length > 1 && options.checksum !== undefined) command.error("--checksum applies to one source; stage the files one by one.", USAGE_ERROR);
       if (options.mode !== "copy" && sources.includes("-")) command.error(`--mode ${options.mode} needs a file; stdin can only be copied.`, USAGE_ERROR);
+      const urls = sources.filter(isUrlArgument);
+      if (options.mode !== "copy" && urls.length > 0) command.error(`--mode ${options.mode} needs a file; a URL can only be copied.`, USAGE_ERROR);
+      for (const url of urls) if (!URL.canParse(url)) command.error(`${url} is not a valid URL.`, USAGE_ERROR);
       const refusal = sources.includes("-") ? stdinRefusal() : null;
       if (refusal !== null) command.error(refusal, USAGE_ERROR);
       const globals = globalsOf(command);
@@ -90,7 +128,8 @@ async function stageOne(store: Store, source: string, options: StageCommandOptio
   const progress = progressWanted(options.quiet) ? stageProgress(source) : undefined;
   try {
     // A path stays a path, so the store checks the file itself and can move or reference it.
-    const { created, deduplicated, ...attachment } = await store.stage(source === "-" ? process.stdin : source, {
+    const input = source === "-" ? process.stdin : isUrlArgument(source) ? new URL(source) : source;
+    const { created, deduplicated, ...attachment } = await store.stage(input, {
       ...stageOptionsOf(options),
       signal: controller.signal,
       ...(progress === undefined ? {} : { onProgress: progress.onProgress }),
@@ -115,6 +154,11 @@ function stageOptionsOf(options: StageCommandOptions): StageOptions {
     checksum: options.checksum,
     metadata: options.metadata,
     source: options.source,
+    fetch: {
+      headers: options.header,
+      allowPrivateNetwork: options.allowPrivateNetwork === true,
+      ...(options.fetchTimeout === undefined ? {} : { timeout: options.fetchTimeout }),
+    },
   };
 }
 
@@ -127,7 +171,7 @@ function stageOptionsOf(options: StageCommandOptions): StageOptions {
  * many bytes went by.
  */
 function stageProgress(source: string): { onProgress: NonNullable<StageOptions["onProgress"]>; finish(): void } {
-  const label = source === "-" ? "stdin" : path.basename(source);
+  const label = source === "-" ? "stdin" : isUrlArgument(source) ? urlLabel(source) : path.basename(source);
   const stdinSize = source === "-" ? stdinFileSize() : null;
   const startedAt = Date.now();
   let bar: ByteProgress | undefined;
@@ -168,6 +212,12 @@ function stdinRefusal(): string | null {
   return stats.rdev === nullDevice.rdev
     ? `stdin is closed (or ${devNull}): there are no bytes to stage. Pipe or redirect them (attache stage - < file), or give the file's path; stage an empty file by its path.`
     : null;
+}
+
+/** A URL's last path segment (its host when the path is empty), for the progress bar. */
+function urlLabel(source: string): string {
+  const url = new URL(source);
+  return url.pathname.split("/").filter((part) => part !== "").pop() ?? url.host;
 }
 
 /** The size of stdin when it is redirected from a regular file, else `null`. */

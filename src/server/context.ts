@@ -24,6 +24,16 @@ export interface ServeOptions {
   readonly drainTimeoutMs: number;
   /** Where unfinished tus uploads keep their bytes (default `<store dir>/tus`). */
   readonly uploadDir: string;
+  /** The one origin browsers may call from (`--cors`; `"*"` = any); absent = no CORS headers. */
+  readonly corsOrigin?: string;
+  /** pino level of the request log (`--log-level`): fatal, error, warn, info, debug, trace or silent. @default "info" */
+  readonly logLevel?: string;
+  /** Longest time to receive one whole request, body included (Node's `requestTimeout`); 0 = none. @default 3_600_000 (1 h) */
+  readonly requestTimeoutMs?: number;
+  /** A connection silent for this long is closed (Node's socket timeout). @default 60_000 */
+  readonly idleTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long. @default 5_000 */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 /** Who a request acts for, from its `Authorization: Bearer` token. */

@@ -122,13 +122,15 @@ export function readingCases(suite: StoreSuiteContext): void {
   describe("local paths", () => {
     it("gives a freshly staged attachment a path to its bytes on the staging host", async () => {
       const { store, harness } = await suite.setup();
-      const a = await store.stage(Buffer.from("right here"));
+      // Larger than the default inlineMaxSize: bytes kept inside the manifest have no path until resolved.
+      const bytes = "right here ".repeat(8_000);
+      const a = await store.stage(Buffer.from(bytes));
       // Local blob files, or (without) the copy the stage wrote through to the local cache.
       expect(a.path).not.toBeNull();
-      expect(await fs.readFile(a.path as string, "utf8")).toBe("right here");
+      expect(await fs.readFile(a.path as string, "utf8")).toBe(bytes);
       expect((await store.get(a.ref)).path).toBe(a.path);
       const { path } = await store.resolve(a.ref);
-      expect(await fs.readFile(path, "utf8")).toBe("right here");
+      expect(await fs.readFile(path, "utf8")).toBe(bytes);
       if (harness.localFiles) expect(path).toBe(a.path);
     });
 
@@ -172,7 +174,8 @@ export function readingCases(suite: StoreSuiteContext): void {
       const file = writeTemporaryFile("outside.txt", "outside bytes");
       expect(await codeOf(store.stage(file, { mode: "reference" }))).toBe("INVALID_ARGUMENT");
       expect(await store.list()).toEqual([]);
-      expect((await store.stage(file)).path).not.toBeNull();
+      const copied = await store.stage(file);
+      expect(await fs.readFile((await store.resolve(copied.ref)).path, "utf8")).toBe("outside bytes");
     });
   });
 }

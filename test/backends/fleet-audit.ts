@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
-import { paginateListObjectsV2 } from "@aws-sdk/client-s3";
+import { GetObjectCommand, paginateListObjectsV2 } from "@aws-sdk/client-s3";
 import type pg from "pg";
 import { isAttacheError, openStore, type Store, type SweepReport } from "../../src/index.js";
 import { s3BlobStore } from "../../src/backends/s3/index.js";
@@ -74,12 +74,16 @@ export async function bucketKeys(server: S3TestServer, prefix: string): Promise<
 }
 
 async function checkReads(store: Store, held: Held[], when: string, out: FleetAudit): Promise<void> {
+  /** Held attachments read back verified here: not read a second time as live ones. */
+  const verified = new Set<string>();
   for (const h of held) {
     const bytes = await store.read(h.ref).catch((err: unknown) => err);
     if (!Buffer.isBuffer(bytes)) out.lost.push(`${when}: held ${h.ref} does not read: ${isAttacheError(bytes) ? bytes.code : String(bytes)}`);
     else if (sha256(bytes) !== h.digest) out.corrupt.push(`${when}: held ${h.ref} reads other bytes`);
+    else verified.add(`${h.ref} ${h.digest}`);
   }
   for (const a of await store.list()) {
+    if (verified.has(`${a.ref} ${a.checksum}`)) continue;
     const bytes = await store.read(a.ref).catch((err: unknown) => err);
     // A short-lived shared attachment may expire between list() and read().
     const expiredMeanwhile = isAttacheError(bytes, "NOT_FOUND") && a.expiresAt !== null && a.expiresAt.getTime() <= Date.now() + HOUR;
@@ -141,12 +145,67 @@ export async function auditFleet(at: FleetLocation, held: Held[], admin: pg.Pool
     if (condemned.rows.length > 0) out.problems.push(`condemned blob rows left: ${condemned.rows.map((r) => r.digest).join(", ")}`);
     const intents = await admin.query<{ id: string }>(`SELECT id FROM ${table("intents")}`);
     if (intents.rows.length > 0) out.problems.push(`intents left: ${intents.rows.length}`);
+    // Every lease the workers took ends within 10 minutes: an hour later, the sweep has reclaimed them all.
+    const leases = await admin.query<{ id: string }>(`SELECT id FROM ${table("leases")}`);
+    if (leases.rows.length > 0) out.problems.push(`stale leases left: ${leases.rows.length}`);
+    // Every process but the sweeper has ended or was killed: a writer that beat on the real clock is gone.
+    const writers = await admin.query<{ id: string }>(`SELECT id FROM ${table("writers")} WHERE heartbeat_at < $1`, [later - HOUR / 2]);
+    if (writers.rows.length > 0) out.problems.push(`writers of ended processes left: ${writers.rows.length}`);
     const rows = (await admin.query<{ digest: string }>(`SELECT digest FROM ${table("blobs")} ORDER BY digest`)).rows.map((r) => r.digest);
     if (rows.join() !== liveDigests.join()) out.problems.push(`blob rows (${rows.length}) are not the live digests (${liveDigests.length})`);
   } finally {
     await sweeper.close();
   }
   return out;
+}
+
+/** Objects under blobs/ and how many of them do not hash to their key. */
+export interface BlobObjectsAudit {
+  objects: number;
+  bytes: number;
+  problems: string[];
+}
+
+/**
+ * Reads every object under the fleet's blobs/ back and hashes it: a blob
+ * object must hold the bytes its key names (no half-written or wrong object
+ * is ever visible under blobs/, whatever was killed when). With `seen`
+ * (key → ETag, time and size of the objects hashed before), objects not
+ * written since are skipped.
+ */
+export async function hashBlobObjects(at: FleetLocation, seen?: Map<string, string>): Promise<BlobObjectsAudit> {
+  const out: BlobObjectsAudit = { objects: 0, bytes: 0, problems: [] };
+  const client = at.server.client();
+  const blobRoot = `${at.prefix}blobs/sha256/`;
+  const listed: { key: string; version: string }[] = [];
+  for await (const page of paginateListObjectsV2({ client }, { Bucket: at.server.bucket, Prefix: `${at.prefix}blobs/` })) {
+    for (const o of page.Contents ?? []) if (o.Key !== undefined) listed.push({ key: o.Key, version: `${o.ETag ?? ""} ${o.LastModified?.getTime() ?? ""} ${o.Size ?? ""}` });
+  }
+  for (const { key, version } of listed) {
+    // Hashed already, and not written since (a rewrite changes the ETag or the time).
+    if (seen?.get(key) === version) continue;
+    seen?.set(key, version);
+    const digest = key.slice(blobRoot.length).split("/").at(-1) ?? "";
+    const got = await client.send(new GetObjectCommand({ Bucket: at.server.bucket, Key: key })).catch((err: unknown) => err);
+    if (!(typeof got === "object" && got !== null && "Body" in got)) {
+      // Deleted between the listing and the read: only a sweep does that, and none runs now.
+      out.problems.push(`blob object ${key} does not read: ${String(got)}`);
+      continue;
+    }
+    const bytes = await (got as { Body: { transformToByteArray(): Promise<Uint8Array> } }).Body.transformToByteArray();
+    out.objects++;
+    out.bytes += bytes.length;
+    if (sha256(bytes) !== digest) out.problems.push(`blob object ${key} holds ${bytes.length} bytes hashing to ${sha256(bytes)}`);
+  }
+  return out;
+}
+
+/** What killed processes left in flight under the fleet's prefix: multipart uploads and temp objects. */
+export async function inFlight(at: FleetLocation): Promise<{ uploads: number; temps: number }> {
+  return {
+    uploads: at.server.pendingUploads().filter((u) => u.key.startsWith(at.prefix)).length,
+    temps: (await bucketKeys(at.server, `${at.prefix}tmp/`)).length,
+  };
 }
 
 /** Removes the cache directories the workers used (their contents are no longer needed). */

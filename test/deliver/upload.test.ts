@@ -4,6 +4,7 @@
  * fake providers on 127.0.0.1. What arrives at the fake is checked byte for
  * byte; "no request" is checked by counting requests at the fakes.
  */
+import "../helpers/file-blobs.js";
 import diagnostics_channel from "node:diagnostics_channel";
 import fs from "node:fs";
 import path from "node:path";

@@ -26,6 +26,9 @@ export interface BlobRow {
   size: number;
   refs: number;
   created_at: number;
+  /** 1 when the bytes are kept in the manifest (`inline_bytes`). */
+  inline: number;
+  inline_bytes: Buffer | null;
 }
 export interface IntentRow {
   id: string;
@@ -111,7 +114,11 @@ export function readManifest(dir: string): ManifestRows {
       attachments: db
         .prepare("SELECT id, scope, digest, size, mode, reference_path, persist, expires_at, created_at FROM attachments ORDER BY id")
         .all() as AttachmentRow[],
-      blobs: db.prepare("SELECT digest, size, refs, created_at FROM blobs ORDER BY digest").all() as BlobRow[],
+      blobs: db
+        .prepare(
+          `SELECT b.digest, b.size, b.refs, b.created_at, b.inline, i.bytes AS inline_bytes FROM blobs b LEFT JOIN blob_bytes i ON i.digest = b.digest ORDER BY b.digest`,
+        )
+        .all() as BlobRow[],
       intents: db.prepare("SELECT id, digest, temp_name, created_at FROM intents").all() as IntentRow[],
       leases: db.prepare("SELECT id, attachment_id, digest, created_at, expires_at FROM leases").all() as LeaseRow[],
       totals: [...readTotals(db), ...readScopeTotals(db)],
@@ -241,6 +248,16 @@ export function auditStore(dir: string, options: AuditOptions = {}): Audit {
     const users = managedCount.get(blob.digest) ?? 0;
     if (blob.refs !== users) violations.push(`blob ${blob.digest}: refs = ${blob.refs} but ${users} managed attachments use it`);
     const file = fileByDigest.get(blob.digest);
+    if (blob.inline === 1) {
+      // Small bytes kept in the manifest: no file, and the bytes are whole.
+      if (file !== undefined) violations.push(`blob ${blob.digest} is inline and has a file under blobs/ too`);
+      const bytes = blob.inline_bytes;
+      if (bytes === null || bytes === undefined) violations.push(`inline blob ${blob.digest} has no bytes`);
+      else if (bytes.length !== blob.size || (options.hash !== false && sha256Hex(bytes) !== blob.digest)) {
+        violations.push(`inline blob ${blob.digest}: its ${bytes.length} bytes do not hash to its digest`);
+      }
+      continue;
+    }
     if (users > 0 && file === undefined) violations.push(`blob ${blob.digest} is used by ${users} attachments but its file is missing`);
     if (file !== undefined && file.size !== blob.size) violations.push(`blob ${blob.digest}: file has ${file.size} bytes, row says ${blob.size}`);
   }
@@ -264,7 +281,7 @@ export function auditStore(dir: string, options: AuditOptions = {}): Audit {
       if (!pinned) violations.push(`unreferenced blob left after the sweep: ${blob.digest}`);
     }
     for (const blob of rows.blobs) {
-      if (!fileByDigest.has(blob.digest)) violations.push(`blob row ${blob.digest} without a file after the sweep`);
+      if (blob.inline !== 1 && !fileByDigest.has(blob.digest)) violations.push(`blob row ${blob.digest} without a file after the sweep`);
     }
     for (const file of files) {
       if (file.links > 1) violations.push(`blob ${file.name} shares its inode with ${file.links - 1} other link(s) after the sweep: a write there changes the blob`);

@@ -35,6 +35,14 @@ import { auditStore, hashFile, sha256Hex } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
 import { openSqlite } from "../support/sqlite.js";
 
+/**
+ * This suite injects faults into the filesystem calls of file blobs, so its
+ * stores keep every blob in a file (small ones would otherwise stay inline in
+ * the manifest and make no filesystem call to fail); inline blobs have their
+ * own damage tests in test/store/inline-blobs.test.ts.
+ */
+const FILE_BLOBS = 0;
+
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const GRACE_MS = 15 * MINUTE;
@@ -94,7 +102,7 @@ async function makeEnv(): Promise<Env> {
   fs.mkdirSync(src);
   const clock = { time: Date.now() };
   const faulty = new FaultyFileSystem();
-  const store = await openStore({ dir, clock: () => clock.time, sweepInterval: false, fileSystem: faulty.fs });
+  const store = await openStore({ dir, clock: () => clock.time, sweepInterval: false, fileSystem: faulty.fs, inlineMaxSize: FILE_BLOBS });
   const referenceFile = path.join(src, "kept-reference.bin");
   fs.writeFileSync(referenceFile, "bytes a reference attachment points at");
   const kept = [
@@ -170,7 +178,7 @@ const scenarios: Scenario[] = [
     name: "openStore",
     codes: ["IO_ERROR"],
     async run(env) {
-      const again = await openStore({ dir: env.dir, clock: () => env.clock.time, sweepInterval: false, fileSystem: env.faulty.fs });
+      const again = await openStore({ dir: env.dir, clock: () => env.clock.time, sweepInterval: false, fileSystem: env.faulty.fs, inlineMaxSize: FILE_BLOBS });
       await again.close();
     },
   },
@@ -490,7 +498,7 @@ describe("a blob corrupted on disk", () => {
   for (const kind of ["same size", "truncated", "deleted"] as const) {
     it(`(${kind}) is caught by read, open and verify, and repaired by verify({ repair: true })`, async () => {
       const dir = path.join(freshDir("attache-corrupt-"), "store");
-      const store = await openStore({ dir, sweepInterval: false });
+      const store = await openStore({ dir, sweepInterval: false, inlineMaxSize: FILE_BLOBS });
       const bytes = Buffer.from("precious bytes that rot on disk ".repeat(100));
       const victim = await store.stage(bytes, { scope: "a", ttl: "7d" });
       const sibling = await store.stage(bytes, { scope: "b", ttl: "7d" });
@@ -527,7 +535,7 @@ describe("a blob corrupted on disk", () => {
 
   it("a corrupt blob repaired while a lease pins it does not poison the next stage of the same bytes", async () => {
     const dir = path.join(freshDir("attache-corrupt-"), "store");
-    const store = await openStore({ dir, sweepInterval: false });
+    const store = await openStore({ dir, sweepInterval: false, inlineMaxSize: FILE_BLOBS });
     const bytes = Buffer.from("leased bytes that rot ".repeat(64));
     const victim = await store.stage(bytes, { ttl: "7d" });
     const lease = await store.lease(victim.ref);
@@ -589,7 +597,7 @@ describe("issue 8: reset while others stage", () => {
   it("finding 6: after another process runs `attache reset --yes`, or the store's folders are removed, a long-running process stages without reopening", async () => {
     assertCliBuilt();
     const dir = path.join(freshDir("attache-reset-cli-"), "store");
-    const store = await openStore({ dir, sweepInterval: false });
+    const store = await openStore({ dir, sweepInterval: false, inlineMaxSize: FILE_BLOBS });
     try {
       // Fill the directory cache: blobs land in several fan-out folders.
       for (let i = 0; i < 8; i++) await store.stage(Buffer.from(`before ${i}`));
@@ -636,9 +644,10 @@ describe("issue 8: reads racing a release or a reset elsewhere", () => {
     const reader = await openStore({
       dir,
       sweepInterval: false,
+      inlineMaxSize: FILE_BLOBS,
       fileSystem: { ...nodeFileSystem, open: intercept(nodeFileSystem.open), stat: intercept(nodeFileSystem.stat) },
     });
-    const releaser = await openStore({ dir, sweepInterval: false });
+    const releaser = await openStore({ dir, sweepInterval: false, inlineMaxSize: FILE_BLOBS });
     try {
       const calls: [string, (ref: string) => Promise<unknown>][] = [
         ["read", (ref) => reader.read(ref)],

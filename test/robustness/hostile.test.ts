@@ -4,6 +4,7 @@
  * plain Error or a write outside the store, and the store must stay
  * consistent: `verify()` clean, no temp file, no row without its bytes.
  */
+import "../helpers/file-blobs.js";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";

@@ -6,6 +6,7 @@
  * stage in progress are there too), and a scoped handle cannot read, lease,
  * list or release another scope's attachment, by ref, guessed ref or digest.
  */
+import "../helpers/file-blobs.js";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";

@@ -9,6 +9,7 @@
  * The deterministic tests pause verify at chosen filesystem calls through the
  * `fileSystem` seam and run the other scopes' operations during the pause.
  */
+import "../helpers/file-blobs.js";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";

@@ -1,4 +1,5 @@
 /** The durability option decides which writes are fsynced. */
+import "../helpers/file-blobs.js";
 import type { FileHandle } from "node:fs/promises";
 import { expect, it } from "vitest";
 import { nodeFileSystem, openStore, type FileSystem } from "../../src/index.js";

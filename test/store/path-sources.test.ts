@@ -1,4 +1,5 @@
 /** Path sources and the three modes, on the embedded store. */
+import "../helpers/file-blobs.js";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";

@@ -1,4 +1,5 @@
 /** Sweep of crash leftovers, verify and repair, on the embedded store. */
+import "../helpers/file-blobs.js";
 import fs from "node:fs";
 import path from "node:path";
 import { buffer as drain } from "node:stream/consumers";

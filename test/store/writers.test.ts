@@ -3,6 +3,7 @@
  * temp objects protected by their writer's heartbeat (not their mtime), and
  * the condemn → delete → forget fence with a stage that meets a condemned blob.
  */
+import "../helpers/file-blobs.js";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";

@@ -1,6 +1,6 @@
 /** The in-memory manifest's attachments room. */
 import type { AttachmentChanges } from "../../update-options.js";
-import type { AttachmentRecord, AttachmentTable, ListQuery, StagedAttachment } from "../manifest.js";
+import type { AttachmentRecord, AttachmentTable, CommitResult, ListQuery, StagedAttachment } from "../manifest.js";
 import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
 import { clone, type MemoryState } from "./state.js";
 
@@ -22,25 +22,45 @@ export class MemoryAttachments implements AttachmentTable {
     return this.state.write(() => {
       const s = this.state;
       if (intentId !== null && !s.intents.delete(intentId)) throw intentReclaimed();
-      const managed = staged.referencePath === null;
-      const blob = managed ? s.ensureBlob(staged.digest, staged.size, staged.now) : undefined;
-      const existingId = s.byScopeDigest.get(`${staged.scope}\0${staged.digest}`);
-      const existing = existingId === undefined ? undefined : s.attachments.get(existingId);
-      if (existing === undefined) {
-        const record = newRecord(clone(staged));
-        s.addAttachment(record);
-        if (blob) blob.refs++;
-        return { record, merged: false };
-      }
-      const record = mergeStaging(existing, staged);
-      s.attachments.set(record.id, record);
-      if (blob && existing.referencePath !== null && record.referencePath === null) blob.refs++;
-      return { record, merged: true };
+      if (staged.referencePath === null) s.ensureBlob(staged.digest, staged.size, staged.now);
+      return this.attach(staged);
     });
   }
 
+  commitInline(staged: StagedAttachment, bytes: Uint8Array) {
+    return this.state.write((): (CommitResult & { wrote: boolean }) | "elsewhere" => {
+      const s = this.state;
+      const blob = s.blobs.get(staged.digest);
+      if (blob === undefined) {
+        s.blobs.set(staged.digest, { digest: staged.digest, size: staged.size, refs: 0, createdAt: staged.now, condemnedBy: null, inline: true });
+        s.inlineBytes.set(staged.digest, Buffer.from(bytes));
+      } else if (blob.inline !== true || blob.condemnedBy !== null) {
+        return "elsewhere";
+      }
+      return { ...this.attach(staged), wrote: blob === undefined };
+    });
+  }
+
+  /** Creates the attachment for a staged blob whose row exists, or merges into the scope's own. */
+  private attach(staged: StagedAttachment): CommitResult {
+    const s = this.state;
+    const blob = staged.referencePath === null ? s.blobs.get(staged.digest) : undefined;
+    const existingId = s.byScopeDigest.get(`${staged.scope}\0${staged.digest}`);
+    const existing = existingId === undefined ? undefined : s.attachments.get(existingId);
+    if (existing === undefined) {
+      const record = newRecord(clone(staged));
+      s.addAttachment(record);
+      if (blob) blob.refs++;
+      return { record: s.view(record) as AttachmentRecord, merged: false };
+    }
+    const record = mergeStaging(existing, staged);
+    s.attachments.set(record.id, record);
+    if (blob && existing.referencePath !== null && record.referencePath === null) blob.refs++;
+    return { record: s.view(record) as AttachmentRecord, merged: true };
+  }
+
   get(id: string) {
-    return this.state.read(() => this.state.attachments.get(id));
+    return this.state.read(() => this.state.view(this.state.attachments.get(id)));
   }
 
   list(query: ListQuery) {
@@ -52,7 +72,7 @@ export class MemoryAttachments implements AttachmentTable {
         const record = this.state.attachments.get(id) as AttachmentRecord;
         if (query.scope !== undefined && record.scope !== query.scope) continue;
         if (!query.includeExpired && !isLive(record, query.now)) continue;
-        out.push(record);
+        out.push(this.state.view(record) as AttachmentRecord);
       }
       return out;
     });
@@ -64,7 +84,7 @@ export class MemoryAttachments implements AttachmentTable {
       if (record === undefined) return undefined;
       const updated = applyChanges(record, changes, now);
       this.state.attachments.set(id, updated);
-      return updated;
+      return this.state.view(updated);
     });
   }
 

@@ -36,6 +36,12 @@ export class MemoryBlobs implements BlobTable {
       for (const digest of new Set(digests)) {
         const blob = this.state.blobs.get(digest);
         if (blob?.condemnedBy != null || this.state.needed(digest, now)) continue;
+        if (blob?.inline === true) {
+          // No bytes outside this step: gone with the row.
+          this.state.dropBlob(digest);
+          condemned.push(blob);
+          continue;
+        }
         // No row: bytes a stage put in place after its intent was dropped under it. Nothing can need them.
         const condemnedBlob = blob ?? this.state.ensureBlob(digest, 0, now);
         condemnedBlob.condemnedBy = writer;
@@ -69,9 +75,10 @@ export class MemoryBlobs implements BlobTable {
         if (blob?.condemnedBy !== writer) continue;
         if (this.state.needed(digest, now)) {
           blob.condemnedBy = null;
+          this.state.uninline(blob);
           continue;
         }
-        this.state.blobs.delete(digest);
+        this.state.dropBlob(digest);
         forgotten.push(blob);
       }
       return forgotten;
@@ -104,7 +111,13 @@ export class MemoryBlobs implements BlobTable {
       if (blob?.condemnedBy == null) return true;
       if (blob.condemnedBy !== orWriter && this.state.writerIsLive(blob.condemnedBy, staleBefore)) return false;
       blob.condemnedBy = null;
+      // Condemned inline bytes were found damaged: the waiting stage writes them to the blob store.
+      this.state.uninline(blob);
       return true;
     });
+  }
+
+  readInline(digest: string) {
+    return this.state.read(() => this.state.inlineBytes.get(digest)).then((bytes) => (bytes === undefined ? undefined : Buffer.from(bytes)));
   }
 }

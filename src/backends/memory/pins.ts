@@ -57,7 +57,7 @@ export class MemoryPins implements PinTable {
       const record = this.state.attachments.get(lease.attachmentId);
       if (!record || !isLive(record, now) || (scope !== undefined && record.scope !== scope)) return undefined;
       this.state.leases.set(lease.id, { ...lease });
-      return record;
+      return this.state.view(record);
     });
   }
 

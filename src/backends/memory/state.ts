@@ -14,6 +14,8 @@ export class MemoryState {
   /** Attachment ids by scope, so one scope's metrics cost that scope's attachments, not the store's. */
   readonly byScope = new Map<string, Set<string>>();
   readonly blobs = new Map<string, BlobRecord>();
+  /** The bytes of inline blobs (`BlobRecord.inline`), by digest. */
+  readonly inlineBytes = new Map<string, Buffer>();
   readonly intents = new Map<string, IntentRecord>();
   readonly leases = new Map<string, LeaseRecord>();
   readonly writers = new Map<string, WriterRecord>();
@@ -36,6 +38,26 @@ export class MemoryState {
       this.blobs.set(digest, blob);
     }
     return blob;
+  }
+
+  /** An attachment as read: `inline` when its blob's bytes are inline right now. */
+  view(record: AttachmentRecord | undefined): AttachmentRecord | undefined {
+    if (record === undefined) return undefined;
+    const { inline: _stored, ...rest } = record;
+    return record.referencePath === null && this.blobs.get(record.digest)?.inline === true ? { ...rest, inline: true } : rest;
+  }
+
+  /** Drops a blob row, and its bytes if they are inline. */
+  dropBlob(digest: string): void {
+    this.blobs.delete(digest);
+    this.inlineBytes.delete(digest);
+  }
+
+  /** An inline row kept for a stage that writes its bytes again: they go to the blob store now. */
+  uninline(blob: BlobRecord): void {
+    if (blob.inline !== true) return;
+    delete blob.inline;
+    this.inlineBytes.delete(blob.digest);
   }
 
   addAttachment(record: AttachmentRecord): void {

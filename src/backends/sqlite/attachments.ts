@@ -1,8 +1,8 @@
 /** The SQLite manifest's attachments room: what scopes hold. */
 import type { AttachmentChanges } from "../../update-options.js";
-import type { AttachmentRecord, AttachmentTable, BlobRecord, CommitResult, ListQuery, StagedAttachment } from "../manifest.js";
+import type { AttachmentRecord, AttachmentTable, CommitResult, ListQuery, StagedAttachment } from "../manifest.js";
 import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
-import { toRecord, toRow, type AttachmentRow, type SqliteDatabase } from "./database.js";
+import { toBlob, toRecord, toRow, type AttachmentRow, type BlobRow, type SqliteDatabase } from "./database.js";
 import { ATTACHMENT_SQL as SQL, BLOB_SQL, PIN_SQL } from "./sql.js";
 
 export class SqliteAttachments implements AttachmentTable {
@@ -34,21 +34,48 @@ export class SqliteAttachments implements AttachmentTable {
     return this.db.write("commit the attachment to the manifest", () => {
       const db = this.db;
       if (intentId !== null && db.statement(PIN_SQL.deleteIntent).run(intentId).changes === 0) throw intentReclaimed();
-      const managed = staged.referencePath === null;
-      if (managed) db.statement(BLOB_SQL.insert).run(staged.digest, staged.size, staged.now);
-      const row = db.statement<[string, string], AttachmentRow>(SQL.byScopeDigest).get(staged.scope, staged.digest);
-      if (row === undefined) {
-        const record = newRecord(staged);
-        db.statement(SQL.insert).run(toRow(record));
-        if (managed) db.statement(BLOB_SQL.addRef).run(staged.digest);
-        return { record, merged: false };
-      }
-      const existing = toRecord(row);
-      const record = mergeStaging(existing, staged);
-      db.statement(SQL.merge).run(toRow(record));
-      if (existing.referencePath !== null && record.referencePath === null) db.statement(BLOB_SQL.addRef).run(staged.digest);
-      return { record, merged: true };
+      if (staged.referencePath === null) db.statement(BLOB_SQL.insert).run(staged.digest, staged.size, staged.now);
+      return this.attach(staged);
     });
+  }
+
+  commitInline(staged: StagedAttachment, bytes: Uint8Array): Promise<(CommitResult & { wrote: boolean }) | "elsewhere"> {
+    return this.db.write("commit the attachment and its bytes to the manifest", () => {
+      const db = this.db;
+      const blob = toBlob(db.statement<[string], BlobRow>(BLOB_SQL.get).get(staged.digest));
+      if (blob === undefined) {
+        db.statement(BLOB_SQL.insertInline).run(staged.digest, staged.size, staged.now);
+        db.statement(BLOB_SQL.insertBytes).run(staged.digest, bytes);
+      } else if (blob.inline !== true || blob.condemnedBy !== null) {
+        return "elsewhere" as const;
+      }
+      return { ...this.attach(staged), wrote: blob === undefined };
+    });
+  }
+
+  /** Creates the attachment for a staged blob whose row exists, or merges into the scope's own. */
+  private attach(staged: StagedAttachment): CommitResult {
+    const { record, merged } = this.attachRow(staged);
+    const { inline: _asRead, ...rest } = record;
+    const inline = rest.referencePath === null && toBlob(this.db.statement<[string], BlobRow>(BLOB_SQL.get).get(staged.digest))?.inline === true;
+    return { record: inline ? { ...rest, inline: true } : rest, merged };
+  }
+
+  private attachRow(staged: StagedAttachment): CommitResult {
+    const db = this.db;
+    const managed = staged.referencePath === null;
+    const row = db.statement<[string, string], AttachmentRow>(SQL.byScopeDigest).get(staged.scope, staged.digest);
+    if (row === undefined) {
+      const record = newRecord(staged);
+      db.statement(SQL.insert).run(toRow(record));
+      if (managed) db.statement(BLOB_SQL.addRef).run(staged.digest);
+      return { record, merged: false };
+    }
+    const existing = toRecord(row);
+    const record = mergeStaging(existing, staged);
+    db.statement(SQL.merge).run(toRow(record));
+    if (existing.referencePath !== null && record.referencePath === null) db.statement(BLOB_SQL.addRef).run(staged.digest);
+    return { record, merged: true };
   }
 
   get(id: string): Promise<AttachmentRecord | undefined> {
@@ -103,7 +130,7 @@ export class SqliteAttachments implements AttachmentTable {
 
   dropCondemned(digest: string, condemnedBy: string) {
     return this.db.write("drop damaged attachments", () => {
-      const blob = this.db.statement<[string], BlobRecord>(BLOB_SQL.get).get(digest);
+      const blob = this.db.statement<[string], BlobRow>(BLOB_SQL.get).get(digest);
       if (blob?.condemnedBy !== condemnedBy) return [];
       return this.dropAll(this.db.statement<[string], AttachmentRow>(SQL.managedOfBlob).all(digest).map(toRecord));
     });

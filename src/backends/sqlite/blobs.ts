@@ -1,13 +1,13 @@
 /** The SQLite manifest's blobs room: the bytes' rows and the condemn → delete → forget fence. */
 import type { BlobRecord, BlobTable, CondemnedBlob } from "../manifest.js";
-import type { SqliteDatabase } from "./database.js";
+import { toBlob, type BlobRow, type SqliteDatabase } from "./database.js";
 import { BLOB_SQL as SQL } from "./sql.js";
 
 export class SqliteBlobs implements BlobTable {
   constructor(private readonly db: SqliteDatabase) {}
 
   private row(digest: string): BlobRecord | undefined {
-    return this.db.statement<[string], BlobRecord>(SQL.get).get(digest);
+    return toBlob(this.db.statement<[string], BlobRow>(SQL.get).get(digest));
   }
 
   private needed(digest: string, now: number): boolean {
@@ -27,12 +27,12 @@ export class SqliteBlobs implements BlobTable {
   }
 
   list(afterDigest: string | null, limit: number) {
-    return this.db.read("list blobs", () => this.db.statement<[string, number], BlobRecord>(SQL.page).all(afterDigest ?? "", limit));
+    return this.db.read("list blobs", () => this.db.statement<[string, number], BlobRow>(SQL.page).all(afterDigest ?? "", limit).map((row) => toBlob(row)));
   }
 
   unreferenced(afterDigest: string | null, limit: number) {
     return this.db.read("find unreferenced blobs", () =>
-      this.db.statement<[string, number], BlobRecord>(SQL.unreferenced).all(afterDigest ?? "", limit),
+      this.db.statement<[string, number], BlobRow>(SQL.unreferenced).all(afterDigest ?? "", limit).map((row) => toBlob(row)),
     );
   }
 
@@ -46,6 +46,12 @@ export class SqliteBlobs implements BlobTable {
           // No row: bytes a stage put in place after its intent was dropped under it. Nothing can need them.
           this.db.statement(SQL.insertCondemned).run(digest, 0, now, writer);
           condemned.push({ digest, size: 0, refs: 0, createdAt: now, condemnedBy: writer, rowless: true });
+          continue;
+        }
+        if (blob.inline === true) {
+          // No bytes outside this transaction: gone with the row.
+          this.db.statement(SQL.delete).run(digest);
+          condemned.push(blob);
           continue;
         }
         this.db.statement(SQL.condemn).run(writer, digest);
@@ -79,8 +85,10 @@ export class SqliteBlobs implements BlobTable {
         const blob = this.row(digest);
         if (blob?.condemnedBy !== writer) continue;
         if (this.needed(digest, now)) {
-          // A stage met the condemnation and waits for it to end; it writes the bytes again.
+          // A stage met the condemnation and waits for it to end; it writes the bytes again
+          // (to the blob store: the inline bytes of a damaged row go).
           this.db.statement(SQL.spare).run(digest, writer);
+          this.db.statement(SQL.uninline).run(digest);
           continue;
         }
         this.db.statement(SQL.delete).run(digest);
@@ -99,10 +107,10 @@ export class SqliteBlobs implements BlobTable {
   claimAbandoned(staleBefore: number, writer: string, limit: number) {
     return this.db.write("take over abandoned blob deletions", () => {
       const abandoned = this.db
-        .statement<{ staleBefore: number; writer: string; limit: number }, BlobRecord>(SQL.abandoned)
+        .statement<{ staleBefore: number; writer: string; limit: number }, BlobRow>(SQL.abandoned)
         .all({ staleBefore, writer, limit });
       for (const blob of abandoned) this.db.statement(SQL.reassign).run(writer, blob.digest);
-      return abandoned.map((blob) => ({ ...blob, condemnedBy: writer }));
+      return abandoned.map((blob) => ({ ...toBlob(blob), condemnedBy: writer }));
     });
   }
 
@@ -112,7 +120,13 @@ export class SqliteBlobs implements BlobTable {
       if (blob?.condemnedBy == null) return true;
       if (blob.condemnedBy !== orWriter && this.writerIsLive(blob.condemnedBy, staleBefore)) return false;
       this.db.statement(SQL.spare).run(digest, blob.condemnedBy);
+      // Condemned inline bytes were found damaged: the waiting stage writes them to the blob store.
+      this.db.statement(SQL.uninline).run(digest);
       return true;
     });
+  }
+
+  readInline(digest: string) {
+    return this.db.read("read inline bytes", () => this.db.statement<[string], { bytes: Buffer }>(SQL.bytes).get(digest)?.bytes);
   }
 }

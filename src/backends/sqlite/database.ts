@@ -8,7 +8,7 @@
 import type Database from "better-sqlite3";
 import { ioError } from "../../errors.js";
 import type { StageMode } from "../../types.js";
-import type { AttachmentRecord } from "../manifest.js";
+import type { AttachmentRecord, BlobRecord } from "../manifest.js";
 import { isBusy, retryWhileBusy, type SharedConnection } from "./connection.js";
 
 export interface AttachmentRow {
@@ -27,7 +27,12 @@ export interface AttachmentRow {
   expires_at: number | null;
   source: string | null;
   metadata: string;
+  /** Whether the blob is inline (1), from the blobs row; only in reads. */
+  inline?: number | null;
 }
+
+/** A blobs row as SQLite returns it: `inline` is 0 or 1. */
+export type BlobRow = Omit<BlobRecord, "inline"> & { inline?: number | boolean | null };
 
 export function toRecord(row: AttachmentRow): AttachmentRecord {
   return {
@@ -46,7 +51,17 @@ export function toRecord(row: AttachmentRow): AttachmentRecord {
     expiresAt: row.expires_at,
     source: row.source,
     metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    ...(row.inline === 1 && row.reference_path === null ? { inline: true } : {}),
   };
+}
+
+/** A blobs row as read (`inline` 0 or 1) → a BlobRecord (`inline: true` only when it is). */
+export function toBlob(row: BlobRow): BlobRecord;
+export function toBlob(row: BlobRow | undefined): BlobRecord | undefined;
+export function toBlob(row: BlobRow | undefined): BlobRecord | undefined {
+  if (row === undefined) return undefined;
+  const { inline, ...blob } = row;
+  return inline === 1 || inline === true ? { ...blob, inline: true } : blob;
 }
 
 export function toRow(record: AttachmentRecord): AttachmentRow {

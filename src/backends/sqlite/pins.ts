@@ -1,7 +1,7 @@
 /** The SQLite manifest's pins room: intents, leases and the writers that hold them. */
 import type { AttachmentRecord, BlobRecord, IntentRecord, LeaseRecord, PinTable, WriterRecord } from "../manifest.js";
 import { isLive } from "../merge.js";
-import { toRecord, type AttachmentRow, type SqliteDatabase } from "./database.js";
+import { toBlob, toRecord, type AttachmentRow, type BlobRow, type SqliteDatabase } from "./database.js";
 import { ATTACHMENT_SQL, BLOB_SQL, PIN_SQL as SQL } from "./sql.js";
 
 export class SqlitePins implements PinTable {
@@ -12,7 +12,7 @@ export class SqlitePins implements PinTable {
   }
 
   private blob(digest: string): BlobRecord | undefined {
-    return this.db.statement<[string], BlobRecord>(BLOB_SQL.get).get(digest);
+    return toBlob(this.db.statement<[string], BlobRow>(BLOB_SQL.get).get(digest));
   }
 
   beginStage(intent: IntentRecord, size: number) {

@@ -11,7 +11,7 @@ import type { ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
 import { scopeMetricsOf, type ScopeTotals } from "../scope-totals.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS attachments (
@@ -260,6 +260,26 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE INDEX IF NOT EXISTS uploads_digest ON uploads (digest);
 `;
 
+/**
+ * Version 8: small blobs kept inside the manifest (`inlineMaxSize`). A blob
+ * row says whether its bytes are inline; the bytes live in their own table
+ * (a rowid table: rows of kilobytes do not belong in the WITHOUT ROWID
+ * blobs table, whose pages every fence and sweep query walks), and go with
+ * their row.
+ */
+const INLINE_BLOBS = `
+CREATE TABLE IF NOT EXISTS blob_bytes (
+  digest TEXT PRIMARY KEY,
+  bytes BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS blob_bytes_dropped AFTER DELETE ON blobs WHEN OLD.inline = 1 BEGIN
+  DELETE FROM blob_bytes WHERE digest = OLD.digest;
+END;
+CREATE TRIGGER IF NOT EXISTS blob_bytes_uninlined AFTER UPDATE OF inline ON blobs WHEN OLD.inline = 1 AND NEW.inline = 0 BEGIN
+  DELETE FROM blob_bytes WHERE digest = OLD.digest;
+END;
+`;
+
 function hasColumn(connection: SharedConnection, table: string, column: string): boolean {
   const columns = connection.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
   return columns.some((c) => c.name === column);
@@ -297,6 +317,10 @@ export function migrate(connection: SharedConnection): void {
       db.exec(WRITERS);
     }
     if (current < 7) db.exec(UPLOADS);
+    if (current < 8) {
+      if (!hasColumn(connection, "blobs", "inline")) db.exec("ALTER TABLE blobs ADD COLUMN inline INTEGER NOT NULL DEFAULT 0");
+      db.exec(INLINE_BLOBS);
+    }
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -9,13 +9,15 @@ const LIVE = "(expires_at IS NULL OR expires_at > @now)";
 /** Writers whose heartbeat is later than `@staleBefore`: they are still at work. */
 const LIVE_WRITERS = "SELECT id FROM writers WHERE heartbeat_at > @staleBefore";
 
-export const BLOB_COLUMNS = "digest, size, refs, created_at AS createdAt, condemned_by AS condemnedBy";
+export const BLOB_COLUMNS = "digest, size, refs, created_at AS createdAt, condemned_by AS condemnedBy, inline";
+/** An attachment row, with whether its blob's bytes are inline (mapped by `toRecord`). */
+const ATTACHMENT_COLUMNS = "attachments.*, (SELECT inline FROM blobs WHERE blobs.digest = attachments.digest) AS inline";
 const LEASE_COLUMNS = "id, attachment_id AS attachmentId, digest, created_at AS createdAt, expires_at AS expiresAt";
 const INTENT_COLUMNS = "id, digest, temp_name AS tempName, linked_from AS linkedFrom, writer_id AS writer, created_at AS createdAt";
 
 export const ATTACHMENT_SQL = {
-  byId: "SELECT * FROM attachments WHERE id = ?",
-  byScopeDigest: "SELECT * FROM attachments WHERE scope = ? AND digest = ?",
+  byId: `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?`,
+  byScopeDigest: `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE scope = ? AND digest = ?`,
   insert: `INSERT INTO attachments (id, scope, digest, size, name, content_type, mode, reference_path, persist, ttl_ms,
       created_at, updated_at, expires_at, source, metadata)
     VALUES (@id, @scope, @digest, @size, @name, @content_type, @mode, @reference_path, @persist, @ttl_ms,
@@ -27,16 +29,16 @@ export const ATTACHMENT_SQL = {
   rewrite: `UPDATE attachments SET name = @name, metadata = @metadata, persist = @persist, ttl_ms = @ttl_ms,
       updated_at = @updated_at, expires_at = @expires_at WHERE id = @id`,
   delete: "DELETE FROM attachments WHERE id = ?",
-  liveOfScope: `SELECT * FROM attachments WHERE scope = @scope AND ${LIVE}`,
-  due: "SELECT * FROM attachments WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-  referencesPage: "SELECT * FROM attachments WHERE reference_path IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-  managedOfBlob: "SELECT * FROM attachments WHERE digest = ? AND reference_path IS NULL",
+  liveOfScope: `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE scope = @scope AND ${LIVE}`,
+  due: `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?`,
+  referencesPage: `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE reference_path IS NOT NULL AND id > ? ORDER BY id LIMIT ?`,
+  managedOfBlob: `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE digest = ? AND reference_path IS NULL`,
   /** A page of `list()`; the filters are fixed by the query, so at most four texts are ever prepared. */
   page(scoped: boolean, includeExpired: boolean): string {
     const where = ["id > @after"];
     if (scoped) where.push("scope = @scope");
     if (!includeExpired) where.push(LIVE);
-    return `SELECT * FROM attachments WHERE ${where.join(" AND ")} ORDER BY id LIMIT @limit`;
+    return `SELECT ${ATTACHMENT_COLUMNS} FROM attachments WHERE ${where.join(" AND ")} ORDER BY id LIMIT @limit`;
   },
 } as const;
 
@@ -44,6 +46,12 @@ export const BLOB_SQL = {
   get: `SELECT ${BLOB_COLUMNS} FROM blobs WHERE digest = ?`,
   /** A stage's blob row; an existing row (maybe condemned) stays as it is. */
   insert: "INSERT INTO blobs (digest, size, refs, created_at) VALUES (?, ?, 0, ?) ON CONFLICT (digest) DO NOTHING",
+  /** A new inline blob: its row and its bytes. */
+  insertInline: "INSERT INTO blobs (digest, size, refs, created_at, inline) VALUES (?, ?, 0, ?, 1)",
+  insertBytes: "INSERT INTO blob_bytes (digest, bytes) VALUES (?, ?)",
+  bytes: "SELECT bytes FROM blob_bytes WHERE digest = ?",
+  /** An inline row kept for a stage that writes its bytes again: they go to the blob store now. */
+  uninline: "UPDATE blobs SET inline = 0 WHERE digest = ? AND inline = 1",
   insertCondemned: "INSERT INTO blobs (digest, size, refs, created_at, condemned_by) VALUES (?, ?, 0, ?, ?)",
   addRef: "UPDATE blobs SET refs = refs + 1 WHERE digest = ?",
   dropRef: "UPDATE blobs SET refs = refs - 1 WHERE digest = ? AND refs > 0",
