@@ -182,6 +182,10 @@ async function commitManaged(
  * copied, so a new file costs one pass and a known one costs a hash.
  */
 async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
+  if (options.checksum !== undefined && !opened.rereadable) {
+    const known = await knownStream(ctx, opened, options.checksum);
+    if (known) return verifyKnown(ctx, opened, options);
+  }
   // Bytes small enough to go inline are deduplicated by the one transaction that commits them.
   const goesInline = opened.size !== null && opened.size <= inlineLimit(ctx);
   if (!goesInline && opened.rereadable && opened.size !== null && (await ctx.manifest.blobs.hasSize(opened.size).catch(() => false))) {
@@ -203,6 +207,37 @@ async function stageCopy(ctx: StoreContext, opened: OpenedSource, options: Resol
     }
   }
   return copyIn(ctx, opened, options);
+}
+
+/** Whether a stream announced by its `checksum` is stored already (of its size, when the stream says). */
+async function knownStream(ctx: StoreContext, opened: OpenedSource, checksum: string): Promise<boolean> {
+  const blob = await ctx.manifest.blobs.get(checksum).catch(() => undefined);
+  return blob !== undefined && blob.condemnedBy === null && (opened.size === null || opened.size === blob.size);
+}
+
+/**
+ * A stream whose `checksum` names stored bytes: verified as it is read, and
+ * not written. If the stored bytes vanish before the stage pins them (a
+ * sweep deleted them meanwhile), the stream cannot be read again: the stage
+ * fails, retryable, and keeps nothing.
+ */
+async function verifyKnown(ctx: StoreContext, opened: OpenedSource, options: ResolvedStageOptions): Promise<StageOutcome> {
+  const hashed = await hashSource(opened, { writer: null, maxSize: ctx.options.maxSize, signal: options.signal, onProgress: options.onProgress });
+  checkChecksum(options, hashed);
+  throwIfAborted(options);
+  return commitManaged(
+    ctx,
+    hashed,
+    null,
+    async () => {
+      if ((await storedInline(ctx, hashed.digest)) || (await ctx.blobs.stat(hashed.digest)) === hashed.size) return false;
+      throw new AttacheError("IO_ERROR", "The stored bytes this stream's checksum named were deleted while it was read; nothing was kept. Stage it again.", {
+        retryable: true,
+      });
+    },
+    () => describe(ctx, opened, options, hashed, null),
+    options,
+  );
 }
 
 /** The second pass of a failed guess: write the bytes, checking they are the ones hashed before. */

@@ -1,6 +1,6 @@
 // Scenario 3: small ingest: N distinct 4 KiB buffers staged from one process,
-// one at a time and with 4 stages in flight, against cacache.put doing the
-// same (same buffers, same concurrency). Fresh store / cache per run.
+// one at a time and with 16 stages in flight (and durable, and as file blobs),
+// against cacache.put doing the same (same buffers, same concurrency). Fresh store / cache per run.
 import { randomFillSync } from "node:crypto";
 import path from "node:path";
 import {
@@ -47,15 +47,25 @@ async function measure(name, fn) {
   (cpu[name] ??= []).push((c.user + c.system) / 1000 / count);
 }
 
+/**
+ * attache with its defaults (small blobs inline in the manifest, group commit)
+ * one at a time and with 16 in flight, with `durability: "full"`, and — the
+ * "before" reference — with every blob a file (`inlineMaxSize: 0`).
+ */
+const attacheCases = [
+  { label: "sequential", inFlight: 1, options: {} },
+  { label: "16 in flight", inFlight: 16, options: {} },
+  { label: "sequential, durability full", inFlight: 1, options: { durability: "full" } },
+  { label: "sequential, file blobs", inFlight: 1, options: { inlineMaxSize: 0 } },
+];
 const contenders = [];
-for (const inFlight of [1, 4]) {
-  const label = inFlight === 1 ? "sequential" : `${inFlight} in flight`;
+for (const { label, inFlight, options } of attacheCases) {
   contenders.push({
     name: `attache stage (${label})`,
     async run() {
       const dir = path.join(tmp, "small-store");
       await rmrf(dir);
-      const store = await openStore({ dir, sweepInterval: false });
+      const store = await openStore({ dir, sweepInterval: false, ...options });
       await measure(this.name, () => pool(count, inFlight, (i) => store.stage(buffers[i])));
       const m = await store.metrics();
       if (m.attachments !== count) throw new Error(`attache holds ${m.attachments} attachments, expected ${count}`);
@@ -63,6 +73,9 @@ for (const inFlight of [1, 4]) {
       await rmrf(dir);
     },
   });
+}
+for (const inFlight of [1, 16]) {
+  const label = inFlight === 1 ? "sequential" : `${inFlight} in flight`;
   contenders.push({
     name: `cacache.put (${label})`,
     async run() {

@@ -5,7 +5,13 @@ import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "
 import { toBlob, toRecord, toRow, type AttachmentRow, type BlobRow, type SqliteDatabase } from "./database.js";
 import { ATTACHMENT_SQL as SQL, BLOB_SQL, PIN_SQL } from "./sql.js";
 
+/** Records kept by the lookup cache before it starts over. */
+const CACHED_RECORDS = 10_000;
+
 export class SqliteAttachments implements AttachmentTable {
+  private readonly cached = new Map<string, AttachmentRecord>();
+  private cachedVersion = "";
+
   constructor(private readonly db: SqliteDatabase) {}
 
   private byId(id: string): AttachmentRecord | undefined {
@@ -78,8 +84,29 @@ export class SqliteAttachments implements AttachmentTable {
     return { record, merged: true };
   }
 
+  /**
+   * Lookups go through an in-process cache of records, valid while the
+   * database's version is unchanged: any commit — this process's own or
+   * another's (SQLite's `data_version`) — empties it, so a released
+   * attachment is never returned, whichever process released it. Expiry is
+   * judged by the caller against its clock on every lookup.
+   */
   get(id: string): Promise<AttachmentRecord | undefined> {
-    return this.db.read("read the manifest", () => this.byId(id));
+    return this.db.read("read the manifest", () => {
+      const version = this.db.version();
+      if (version !== this.cachedVersion) {
+        this.cached.clear();
+        this.cachedVersion = version;
+      }
+      const hit = this.cached.get(id);
+      if (hit !== undefined) return hit;
+      const record = this.byId(id);
+      if (record !== undefined) {
+        if (this.cached.size >= CACHED_RECORDS) this.cached.clear();
+        this.cached.set(id, Object.freeze(record));
+      }
+      return record;
+    });
   }
 
   list(query: ListQuery): Promise<AttachmentRecord[]> {

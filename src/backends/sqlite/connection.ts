@@ -34,6 +34,12 @@ export interface SharedConnection {
   users: number;
   /** `db.prepare`, memoised by SQL text: a statement is prepared once per connection and reused. */
   prepare: Database.Database["prepare"];
+  /**
+   * Transactions this process committed on the connection. With SQLite's
+   * `data_version` (which counts other connections' commits only) it tells a
+   * reader whether anything may have changed since it last looked.
+   */
+  localWrites: number;
 }
 const connections = new Map<string, SharedConnection>();
 
@@ -78,7 +84,7 @@ export async function openConnection(
   // retryWhileBusy. Reads in WAL mode take no lock another connection holds,
   // and a checkpoint that finds one reports it busy instead of waiting.
   const db = new Database(file, { timeout: SYNC_BUSY_WAIT_MS });
-  const connection: SharedConnection = { db, writes: new Mutex(), users: 1, prepare: memoisedPrepare(db) };
+  const connection: SharedConnection = { db, writes: new Mutex(), users: 1, prepare: memoisedPrepare(db), localWrites: 0 };
   if (KEEP_NATIVE_OBJECTS) keptAlive.push(connection);
   try {
     fs.chmodSync(file, 0o600);

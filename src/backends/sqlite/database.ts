@@ -10,6 +10,7 @@ import { ioError } from "../../errors.js";
 import type { StageMode } from "../../types.js";
 import type { AttachmentRecord, BlobRecord } from "../manifest.js";
 import { isBusy, retryWhileBusy, type SharedConnection } from "./connection.js";
+import { groupWrite } from "./group-commit.js";
 
 export interface AttachmentRow {
   id: string;
@@ -100,16 +101,22 @@ export class SqliteDatabase {
     return this.open.prepare<P, R>(sql);
   }
 
-  /** One write transaction, queued behind this process's other writes. */
+  /**
+   * One write: its own savepoint inside a write transaction that the writes
+   * of this process arriving with it share (see group-commit.ts).
+   */
   write<T>(what: string, fn: () => T): Promise<T> {
+    return groupWrite(this.open, this.busyTimeoutMs, what, fn);
+  }
+
+  /**
+   * A token that changes whenever the database may have changed: a commit by
+   * this process (`localWrites`) or by another connection (`data_version`).
+   */
+  version(): string {
     const connection = this.open;
-    return connection.writes.run(async () => {
-      try {
-        return await retryWhileBusy(this.busyTimeoutMs, () => connection.db.transaction(fn).immediate());
-      } catch (err) {
-        throw ioError(what, err);
-      }
-    });
+    const external = connection.prepare<[], { data_version: number }>("PRAGMA data_version").get()?.data_version;
+    return `${external}:${connection.localWrites}`;
   }
 
   /**

@@ -21,6 +21,7 @@ import { SqliteAttachments } from "./attachments.js";
 import { SqliteBlobs } from "./blobs.js";
 import { openConnection, releaseConnection, truncateWal } from "./connection.js";
 import { SqliteDatabase } from "./database.js";
+import { settleWrites } from "./group-commit.js";
 import { SqlitePins } from "./pins.js";
 import { readLargestScopes, readMetrics, readScopeMetrics } from "./schema.js";
 import { RESET_SQL } from "./sql.js";
@@ -127,10 +128,12 @@ class SqliteManifest implements Manifest {
     return this.db.connection === undefined ? Promise.resolve() : truncateWal(this.db.connection);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     const connection = this.db.connection;
-    if (connection === undefined) return Promise.resolve();
+    if (connection === undefined) return;
     this.db.connection = undefined;
+    // Writes queued for the next batch go first.
+    await settleWrites(connection);
     return connection.writes.run(() => releaseConnection(path.resolve(this.options.file), connection));
   }
 }
