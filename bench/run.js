@@ -40,6 +40,7 @@ const SIZES = quick
       memory: { streamSize: 512 * MiB, manifestTotal: 100_000, reps: 1, expiredFraction: 0.05 },
       deliver: { size: 128 * MiB, reps: 3, ledgerCalls: 2000, ledgerReps: 3, chunked: [{ size: 16 * MiB, partSize: 1 * MiB }, { size: 64 * MiB, partSize: 8 * MiB }], latencyMs: 50, chunkedReps: 3 },
       fleet: { reps: 1, seqCount: 50, sweepCount: 1000, timedInFlight: 100, bigCount: 4, bigSize: 4 * MiB, getCount: 300, leaseSmall: 10, workerCounts: [1, 2, 4], workerMs: 3000, workerReps: 1 },
+      serve: { seconds: 2, connections: 10, bigMiB: 16, rounds: 1 },
     }
   : {
       fsLimits: { count: 1000, reps: 3 },
@@ -52,6 +53,8 @@ const SIZES = quick
       deliver: { size: 256 * MiB, reps: 7, ledgerCalls: 20_000, ledgerReps: 5, chunked: [{ size: 16 * MiB, partSize: 1 * MiB }, { size: 64 * MiB, partSize: 8 * MiB }], latencyMs: 50, chunkedReps: 5 },
       // S3 + PostgreSQL beside SQLite + filesystem (starts its own PostgreSQL cluster and s3rver): about 3 minutes.
       fleet: { reps: 2, seqCount: 60, sweepCount: 1000, timedInFlight: 120, bigCount: 5, bigSize: 4 * MiB, getCount: 400, leaseSmall: 15, workerCounts: [1, 2, 4], workerMs: 5000, workerReps: 2 },
+      // attache serve beside a bare node:http server on the same store, loaded by autocannon on loopback.
+      serve: { seconds: 5, connections: 10, bigMiB: 64, rounds: 3 },
     };
 
 // Order: the sweep builds the large manifest fixture that the memory scenario reuses.
@@ -65,6 +68,7 @@ const SCENARIOS = [
   ["memory", "memory.js"],
   ["deliver", "deliver.js"],
   ["fleet", "fleet.js"],
+  ["serve", "serve.js"],
 ];
 
 const RESULTS_DIR = path.join(BENCH_DIR, "results");

@@ -127,6 +127,34 @@ export function analyze(s) {
     }
   }
 
+  const sv = s.serve;
+  if (sv?.results) {
+    const cases = [
+      { key: "metaRps", label: "Service: metadata GET", unit: "req/s", target: 2 },
+      { key: "contentRps", label: "Service: 4 KiB content GET", unit: "req/s", target: 1.5 },
+      { key: "uploadMBps", label: `Service: ${sv.config.bigMiB} MiB upload`, unit: "MB/s", target: 1.5 },
+      { key: "downloadMBps", label: `Service: ${sv.config.bigMiB} MiB download`, unit: "MB/s", target: 1.5 },
+    ];
+    for (const { key, label, unit, target } of cases) {
+      const a = sv.results.serve[key];
+      const b = sv.results.bare[key];
+      figures.push(
+        figure({
+          id: `serve ${key}`,
+          scenario: "serve",
+          label: `${label}: attache serve vs a bare node:http server doing the same work`,
+          value: a,
+          unit,
+          reference: b,
+          referenceLabel: `bare node:http ${Math.round(b).toLocaleString("en-US")} ${unit}`,
+          kind: "rate",
+          // The service may cost at most `target` times the bare server: a rate of at least 1/target of it.
+          target: { value: 1 / target, text: `overhead ≤ ${target}× (rate ≥ ${(1 / target).toFixed(2)}× bare)` },
+        }),
+      );
+    }
+  }
+
   const vr = s.verifiedRead;
   if (vr) {
     const t = (k) => med(vr.timings[k]);

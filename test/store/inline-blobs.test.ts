@@ -163,3 +163,31 @@ describe("inline blobs", () => {
     expect(readManifest(dir).blobs[0]?.inline).toBe(0);
   });
 });
+
+describe("a fence row met by a stage", () => {
+  // Two sweepers that both saw an unreferenced inline blob: the first deletes it, the second
+  // condemns the digest it no longer finds (a fence row of size 0). A stage meeting that fence
+  // writes the bytes again, and the revived row must carry their size, or the totals and the
+  // blob's size would be wrong.
+  for (const kind of ["sqlite", "memory"] as const) {
+    it(`takes the stage's size (${kind})`, async () => {
+      const { memoryManifest, sqliteManifest } = await import("../../src/index.js");
+      const manifest = kind === "memory" ? memoryManifest() : sqliteManifest({ file: path.join(freshDir("fence-size"), "manifest.db") });
+      await manifest.open();
+      try {
+        const digest = "a".repeat(64);
+        const now = Date.now();
+        await manifest.pins.registerWriter({ id: "sweeper", host: "h", pid: 1, startedAt: now, heartbeatAt: now });
+        const fenced = await manifest.blobs.condemn([digest], now, "sweeper");
+        expect(fenced).toMatchObject([{ digest, size: 0, rowless: true }]);
+        expect(await manifest.pins.beginStage({ id: "i1", digest, tempName: null, writer: null, createdAt: now }, 14)).toBe("condemned");
+        await manifest.blobs.forget([digest], "sweeper", now);
+        expect(await manifest.blobs.get(digest)).toMatchObject({ size: 14, condemnedBy: null });
+        expect((await manifest.metrics(now)).storedBytes).toBe(14);
+        expect(await manifest.checkIntegrity()).toEqual([]);
+      } finally {
+        await manifest.close();
+      }
+    });
+  }
+});

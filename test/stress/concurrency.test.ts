@@ -258,7 +258,8 @@ describe("a stage paused between its rename and its commit", () => {
       let staged;
       try {
         await stager.call("pause", { call: "rename", match: `${path.sep}tmp${path.sep}`, when: "after" });
-        const staging = stager.send("stage", { size: 50_000, fill: 11, scope: "chat", ttl: "7d" });
+        // Larger than inlineMaxSize: the bytes go through a temp file and a rename.
+        const staging = stager.send("stage", { size: 100_000, fill: 11, scope: "chat", ttl: "7d" });
         await stager.paused();
         const interference = await other.send(intruder);
         expect(interference.ok, JSON.stringify(interference.error)).toBe(true);

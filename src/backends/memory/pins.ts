@@ -14,6 +14,8 @@ export class MemoryPins implements PinTable {
     return this.state.write(() => {
       this.insertIntent(intent);
       const blob = this.state.ensureBlob(intent.digest, size, intent.createdAt);
+      // A fence row (condemned while it had no row) takes the size of the bytes the stage writes again.
+      if (blob.size === 0 && blob.refs === 0) blob.size = size;
       return blob.condemnedBy === null ? ("ok" as const) : ("condemned" as const);
     });
   }

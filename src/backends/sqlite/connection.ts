@@ -92,11 +92,11 @@ export async function openConnection(
     // not wait for (no busy handler): when several processes create the store
     // at once, the losers get SQLITE_BUSY at once, so retry here.
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-    // A new database frees the pages of deleted inline bytes on request (`reclaimSpace`): set before
-    // its first table (and before WAL writes its header). An existing one keeps its setting; switching
-    // it needs a VACUUM of the whole file, not done behind the user's back.
-    db.exec("PRAGMA auto_vacuum = INCREMENTAL");
     await retryWhileBusy(busyTimeoutMs, () => {
+      // A new (empty) database frees the pages of deleted inline bytes on request (`reclaimSpace`):
+      // set before its first table and before WAL writes its header. An existing one keeps its
+      // setting; switching it needs a VACUUM of the whole file, not done behind the user's back.
+      if ((db.prepare("PRAGMA page_count").get() as { page_count: number }).page_count === 0) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
       db.exec("PRAGMA journal_mode = WAL");
       db.exec(`PRAGMA synchronous = ${synchronous}`);
       migrate(connection);

@@ -19,6 +19,7 @@ export class SqlitePins implements PinTable {
     return this.db.write("record the stage's intent in the manifest", () => {
       this.insertIntent(intent);
       this.db.statement(BLOB_SQL.insert).run(intent.digest, size, intent.createdAt);
+      if (size > 0) this.db.statement(BLOB_SQL.sizeFence).run(size, intent.digest);
       return this.blob(intent.digest)?.condemnedBy == null ? ("ok" as const) : ("condemned" as const);
     });
   }

@@ -275,6 +275,9 @@ CREATE TABLE IF NOT EXISTS blob_bytes (
 CREATE TRIGGER IF NOT EXISTS blob_bytes_dropped AFTER DELETE ON blobs WHEN OLD.inline = 1 BEGIN
   DELETE FROM blob_bytes WHERE digest = OLD.digest;
 END;
+CREATE TRIGGER IF NOT EXISTS blobs_resized AFTER UPDATE OF size ON blobs BEGIN
+  UPDATE totals SET bytes = bytes - OLD.size + NEW.size WHERE name = 'blobs';
+END;
 CREATE TRIGGER IF NOT EXISTS blob_bytes_uninlined AFTER UPDATE OF inline ON blobs WHEN OLD.inline = 1 AND NEW.inline = 0 BEGIN
   DELETE FROM blob_bytes WHERE digest = OLD.digest;
 END;

@@ -52,6 +52,11 @@ export const BLOB_SQL = {
   bytes: "SELECT bytes FROM blob_bytes WHERE digest = ?",
   /** An inline row kept for a stage that writes its bytes again: they go to the blob store now. */
   uninline: "UPDATE blobs SET inline = 0 WHERE digest = ? AND inline = 1",
+  /**
+   * A fence row (a digest condemned while it had no row, size 0) that a
+   * stage meets takes the stage's size: the stage writes the bytes again.
+   */
+  sizeFence: "UPDATE blobs SET size = ? WHERE digest = ? AND size = 0 AND refs = 0",
   insertCondemned: "INSERT INTO blobs (digest, size, refs, created_at, condemned_by) VALUES (?, ?, 0, ?, ?)",
   addRef: "UPDATE blobs SET refs = refs + 1 WHERE digest = ?",
   dropRef: "UPDATE blobs SET refs = refs - 1 WHERE digest = ? AND refs > 0",
