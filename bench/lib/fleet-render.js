@@ -155,6 +155,9 @@ export function renderFleet(f, meta) {
     );
   }
   if (f.failures?.length) p(`**Failed checks:** ${f.failures.join("; ")}`);
+  // Observations written for the run the section shows (bench/notes/fleet.md): rewrite them with a new run.
+  const notes = path.join(BENCH_DIR, "notes", "fleet.md");
+  if (fs.existsSync(notes)) p(fs.readFileSync(notes, "utf8").trim());
   return out.join("\n").trimEnd();
 }
 

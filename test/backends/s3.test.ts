@@ -317,7 +317,9 @@ describe("s3 blob store: faults", () => {
   it("fails with a retryable IO_ERROR when the retries run out, aborting the upload and keeping what was staged", async () => {
     const { client, recorder, faults } = s3.instrumented({ maxAttempts: 2 });
     const { here, there, blobs } = await s3.openedStores(client);
-    const kept = await here.stage(Buffer.from("staged before the storm"), { scope: "faults" });
+    // Above the default inlineMaxSize: these bytes live in S3, not in the manifest.
+    const keptBytes = Buffer.alloc(100_000, "staged before the storm");
+    const kept = await here.stage(keptBytes, { scope: "faults" });
     const attempts: [string, Fault][] = [
       ["UploadPart", INTERNAL_ERROR],
       ["PutObject", "reset-before"],
@@ -325,7 +327,8 @@ describe("s3 blob store: faults", () => {
     ];
     for (const [failing, fault] of attempts) {
       faults.setPlan((command) => (command === failing ? fault : undefined));
-      const bytes = failing === "PutObject" ? Buffer.from(`lost to ${failing}`) : randomBytes(PART + 1);
+      // Above the default inlineMaxSize, so the bytes go to S3 even where the manifest could hold them.
+      const bytes = failing === "PutObject" ? randomBytes(100_000) : randomBytes(PART + 1);
       const failure = await here.stage(bytes, { scope: "faults" }).then(() => undefined, (err: unknown) => err);
       expect(failure, failing).toBeInstanceOf(AttacheError);
       expect(failure, failing).toMatchObject({ code: "IO_ERROR", retryable: true });
@@ -333,7 +336,7 @@ describe("s3 blob store: faults", () => {
     faults.setPlan((command) => (command === "GetObject" ? SLOW_DOWN : undefined));
     await expect(there.read(kept.ref)).rejects.toMatchObject({ code: "IO_ERROR", retryable: true });
     faults.setPlan(() => undefined);
-    expect((await there.read(kept.ref)).toString()).toBe("staged before the storm");
+    expect((await there.read(kept.ref)).equals(keptBytes)).toBe(true);
     expect((await here.list()).map((attachment) => attachment.ref)).toEqual([kept.ref]);
     expect(await blobs.listTemp()).toEqual([]);
     s3.expectNoUploadLeft(recorder);
