@@ -4,9 +4,8 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
-import { S3RVER_CREDENTIALS } from "../../test/support/s3-server.mjs";
+import { s3ClientFor } from "../../test/support/s3-server.mjs";
 import { DIST } from "./common.js";
 
 const distDir = path.dirname(DIST);
@@ -20,15 +19,7 @@ export async function loadFleetLibrary() {
 
 /** An S3 client for s3rver (path-style, its dummy account, checksums only where required), with retries for bursts. */
 export function s3rverClient(endpoint) {
-  return new S3Client({
-    endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { ...S3RVER_CREDENTIALS },
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 5,
-  });
+  return s3ClientFor(endpoint, { maxAttempts: 5 });
 }
 
 /** A fresh fleet store's location: its own schema and bucket prefix on the shared servers. */

@@ -24,8 +24,8 @@
 // profile "mixed" (default) | "sweep-vs-stage" | "scope-vs-scope" | "sweepers" | "verify-vs-stage" | "reset-vs-stage"
 import fs from "node:fs";
 import path from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
 import { chunkedStream, describeError, prng, resetLogMark, resetSince, sha256, sharedContent, uniqueContent } from "../stress/workload.mjs";
+import { s3ClientFor } from "../support/s3-server.mjs";
 
 const config = JSON.parse(process.env.ATTACHE_WORKER ?? "{}");
 const distDir = path.dirname(process.env.ATTACHE_DIST);
@@ -36,16 +36,7 @@ const rng = prng(config.seed);
 /** Shared contents: empty, tiny, a chunk, several chunks, and (k = 6) one above the part size. */
 const sizes = [0, 1, 100, 4096, 65_537, 300_000, config.partSize + 12_345];
 const SMALL = sizes.length - 1;
-const client = new S3Client({
-  endpoint: config.endpoint,
-  region: "us-east-1",
-  forcePathStyle: true,
-  credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-  // s3rver keeps aws-chunked framing in streamed bodies otherwise (see test/support/s3.ts).
-  requestChecksumCalculation: "WHEN_REQUIRED",
-  responseChecksumValidation: "WHEN_REQUIRED",
-  maxAttempts: 5,
-});
+const client = s3ClientFor(config.endpoint, { maxAttempts: 5 });
 const store = await openStore({
   dir: config.dir,
   cacheDir: config.cacheDir,

@@ -19,6 +19,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { chunkedStream, describeError, openJournal, prng, sha256, sharedContent, uniqueContent, writeSourceFile } from "../stress/workload.mjs";
+import { s3ClientFor } from "../support/s3-server.mjs";
 
 const config = JSON.parse(process.env.ATTACHE_WORKER ?? "{}");
 const distDir = path.dirname(process.env.ATTACHE_DIST);
@@ -33,20 +34,10 @@ const BIG = [config.partSize + 12_345, 2 * config.partSize + 777];
 const SHARED = SIZES.length + BIG.length;
 const ALL_SIZES = [...SIZES, ...BIG];
 
-const { S3Client } = await import("@aws-sdk/client-s3");
 const { openStore, isAttacheError } = await import(process.env.ATTACHE_DIST);
 const { s3BlobStore } = await import(path.join(distDir, "s3.js"));
 const { postgresManifest } = await import(path.join(distDir, "postgres.js"));
-const client = new S3Client({
-  endpoint: config.endpoint,
-  region: "us-east-1",
-  forcePathStyle: true,
-  credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-  // s3rver keeps aws-chunked framing in streamed bodies otherwise (see test/support/s3.ts).
-  requestChecksumCalculation: "WHEN_REQUIRED",
-  responseChecksumValidation: "WHEN_REQUIRED",
-  maxAttempts: 5,
-});
+const client = s3ClientFor(config.endpoint, { maxAttempts: 5 });
 process.stdout.write("opening\n");
 const store = await openStore({
   dir: config.dir,

@@ -20,8 +20,8 @@
 // Config (ATTACHE_WORKER, JSON): { dir, cacheDir, url, schema, endpoint, bucket, prefix, slot, seed, durationMs, profile, gracePeriod }
 import fs from "node:fs";
 import path from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
 import { chunkedStream, describeError, prng, sha256, sharedContent, uniqueContent } from "../stress/workload.mjs";
+import { s3ClientFor } from "../support/s3-server.mjs";
 
 const config = JSON.parse(process.env.ATTACHE_WORKER ?? "{}");
 const distDir = path.dirname(process.env.ATTACHE_DIST);
@@ -33,16 +33,7 @@ const MiB = 1024 * 1024;
 /** Shared contents: empty, tiny, a chunk, several chunks; and (k = 5) one above the part size, a multipart upload when streamed. */
 const SIZES = [0, 1, 100, 4096, 300_000, 5 * MiB + 12_345];
 const rng = prng(config.seed);
-const client = new S3Client({
-  endpoint: config.endpoint,
-  region: "us-east-1",
-  forcePathStyle: true,
-  credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-  // s3rver keeps aws-chunked framing in streamed bodies otherwise (see test/support/s3.ts).
-  requestChecksumCalculation: "WHEN_REQUIRED",
-  responseChecksumValidation: "WHEN_REQUIRED",
-  maxAttempts: 5,
-});
+const client = s3ClientFor(config.endpoint, { maxAttempts: 5 });
 const store = await openStore({
   dir: config.dir,
   cacheDir: config.cacheDir,
