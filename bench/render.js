@@ -172,10 +172,13 @@ export function render(results) {
   if (si) {
     p(
       `## 3. Small ingest (${si.count.toLocaleString("en-US")} × ${fmtBytes(si.bufferSize)})`,
-      `${si.count.toLocaleString("en-US")} distinct random buffers staged from one process, one at a time and with 16 stages in flight ` +
-        `(attache's defaults: blobs up to 64 KiB inline in the manifest, group commit), one at a time with durability "full", and one at a time ` +
-        `as file blobs (inlineMaxSize: 0, how every blob was stored before); cacache.put with the same buffers and concurrency. ` +
-        `Fresh store / cache per run; ${si.reps} repetitions.`,
+      si.opsPerSec["attache stage (16 in flight)"] !== undefined
+        ? `${si.count.toLocaleString("en-US")} distinct random buffers staged from one process, one at a time and with 16 stages in flight ` +
+            `(attache's defaults: blobs up to 64 KiB inline in the manifest, group commit), one at a time with durability "full", and one at a time ` +
+            `as file blobs (inlineMaxSize: 0, how every blob was stored before); cacache.put with the same buffers and concurrency. ` +
+            `Fresh store / cache per run; ${si.reps} repetitions.`
+        : `${si.count.toLocaleString("en-US")} distinct random buffers staged from one process, one at a time and with 4 stages in flight ` +
+            `(every blob a file: measured before inline blobs); cacache.put with the same buffers and concurrency. Fresh store / cache per run; ${si.reps} repetitions.`,
       table(
         ["Operation", "ops/s (median)", "range", "wall time", "CPU per op", "bytes written per op"],
         Object.keys(si.opsPerSec).map((k) => [
@@ -287,6 +290,26 @@ export function render(results) {
   }
   const dl = s.deliver;
   if (dl) renderDeliver(p, dl, figures);
+  const sv = s.serve;
+  if (sv?.results) {
+    const run = sv.mergedRun;
+    p(
+      "## 9. Service: `attache serve` beside a bare `node:http` server",
+      `${run ? `Measured on ${run.date.slice(0, 16).replace("T", " ")} UTC in a run of its own (commit ${run.commit}${run.srcModified ? " + uncommitted changes in src/" : ""}, load average ${run.loadAverage.start.map((x) => x.toFixed(2)).join(", ")}). ` : ""}` +
+        `autocannon on loopback (${sv.config.connections} connections, ${sv.config.seconds} s per measure) against \`attache serve\` and against a bare node:http server ` +
+        `doing the same store work on the same files (bench/scenarios/serve.js); ${sv.config.bigMiB} MiB uploads and downloads, ${sv.config.rounds} rounds. ` +
+        "Overhead = bare ÷ serve (lower is better).",
+      table(
+        ["Measure", "attache serve", "bare node:http", "overhead", "target"],
+        [
+          ["metadata GET", `${num(sv.results.serve.metaRps)} req/s`, `${num(sv.results.bare.metaRps)} req/s`, fmtRatio(sv.overhead.metadata), "≤ 2×"],
+          ["4 KiB content GET", `${num(sv.results.serve.contentRps)} req/s`, `${num(sv.results.bare.contentRps)} req/s`, fmtRatio(sv.overhead.content4k), "≤ 1.5×"],
+          [`${sv.config.bigMiB} MiB upload`, `${num(sv.results.serve.uploadMBps, 1)} MB/s`, `${num(sv.results.bare.uploadMBps, 1)} MB/s`, fmtRatio(sv.overhead.upload64m), "—"],
+          [`${sv.config.bigMiB} MiB download`, `${num(sv.results.serve.downloadMBps, 1)} MB/s`, `${num(sv.results.bare.downloadMBps, 1)} MB/s`, fmtRatio(sv.overhead.download64m), "—"],
+        ],
+      ),
+    );
+  }
   if (s.fleet) p(renderFleet(s.fleet, results));
   return `${out.join("\n").replace(/\n{3,}/g, "\n\n").trim()}\n`;
 }
