@@ -193,6 +193,20 @@ export function render(results) {
     );
   }
 
+  const siFloor = si && med(si.opsPerSec["SQLite floor (an inline stage's rows, one transaction each, sequential)"]);
+  if (siFloor) {
+    const seq = med(si.opsPerSec["attache stage (sequential)"]);
+    const cacacheSeq = med(si.opsPerSec["cacache.put (sequential)"]);
+    p(
+      `The SQLite floor is the rows an inline stage commits — blob row, bytes, attachment row with its running-total triggers, reference — ` +
+        `hashed and inserted straight through better-sqlite3 in one transaction per buffer, with attache's pragmas (bench/lib/sqlite-floor.js): ` +
+        `${num(1e6 / siFloor)} µs per stage, ${fmtRatio(siFloor / cacacheSeq)} cacache.put's rate. attache's sequential stage takes ` +
+        `${num(1e6 / seq)} µs (${fmtRatio(seq / siFloor)} the floor's rate). Most of the floor is SQLite writing the WAL and checkpointing ` +
+        `it into the database file: each stage dirties a page in every index keyed by digest (blobs, blob bytes, digest totals, the ` +
+        `attachments' digest and scope+digest indexes), and those pages are random.`,
+    );
+  }
+
   if (si && fl) {
     const us = (k) => fl.microsecondsPerOp[k]?.median;
     const floorUs = us("create + write 4 KiB + fsync + close") + us("mkdir") + us("rename (same dir)");
@@ -219,6 +233,18 @@ export function render(results) {
         Object.entries(md.opsPerSec).map(([k, v]) => [k, num(v.median), range(v, (x) => num(x)), num(1e6 / v.median, 1)]),
       ),
     );
+    const floor = med(md.opsPerSec["SQLite floor (get's statements)"]);
+    const cacache = med(md.opsPerSec["cacache.get.info"]);
+    const get = med(md.opsPerSec["attache get"]);
+    if (floor != null && cacache != null && get != null) {
+      p(
+        `The SQLite floor is what a lookup the record cache does not hold asks the manifest — \`PRAGMA data_version\` and the row by ` +
+          `primary key — issued straight through better-sqlite3 on the same file (bench/lib/sqlite-floor.js): ${num(1e6 / floor, 1)} µs, ` +
+          `${fmtRatio(floor / cacache)} cacache.get.info. attache's get() takes ${num(1e6 / get, 1)} µs (${fmtRatio(floor / get)} the floor's rate). ` +
+          `Lookups of random refs among ${md.count.toLocaleString("en-US")} mostly miss the record cache (it keeps the last 10,000), ` +
+          `so the floor bounds this figure.`,
+      );
+    }
   }
 
   const vr = s.verifiedRead;

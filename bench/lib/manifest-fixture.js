@@ -14,9 +14,10 @@
 // these scenarios reads them.
 //
 // Expiry: every row is created at T0 with a ttl. Rows [0, 1000) expire at
-// T0 + 1 h, rows [1000, maxExpired) at T0 + 2 h, the rest at T0 + 30 d. A
-// store opened with `clock: () => T0 + 30 min` sees none expired, with
-// T0 + 90 min the first 1,000, with T0 + 150 min the first `maxExpired`.
+// T0 + 1 h, rows [1000, 10000) at T0 + 2 h, rows [10000, maxExpired) at
+// T0 + 3 h, the rest at T0 + 30 d. A store opened with `clock: () => T0 +
+// 30 min` sees none expired, with T0 + 90 min the first 1,000, with T0 +
+// 150 min the first 10,000, with T0 + 210 min the first `maxExpired`.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -29,13 +30,19 @@ const Database = require("better-sqlite3");
 const HOUR = 3_600_000;
 export const T0 = Date.UTC(2030, 0, 1);
 export const BLOB_SIZE = 4096;
+/** Bumped when the rows a fixture holds change: an older fixture found on disk is built again. */
+const FORMAT = 2;
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
 
-/** The clock that makes exactly `expired` rows (0, 1,000 or maxExpired) expired. */
+/** Expiry tiers: rows below each bound expire an hour after those of the previous tier. */
+const TIERS = [1000, 10_000];
+
+/** The clock that makes exactly `expired` rows (0, 1,000, 10,000 or maxExpired) expired. */
 export function clockFor(expired, maxExpired) {
   if (expired === 0) return T0 + HOUR / 2;
-  if (expired === 1000) return T0 + 1.5 * HOUR;
-  if (expired === maxExpired) return T0 + 2.5 * HOUR;
+  const tier = TIERS.indexOf(expired);
+  if (tier >= 0 && expired <= maxExpired) return T0 + (tier + 1.5) * HOUR;
+  if (expired === maxExpired) return T0 + (TIERS.length + 1.5) * HOUR;
   throw new Error(`no clock for ${expired} expired`);
 }
 
@@ -64,9 +71,9 @@ function content(i) {
 }
 
 function expiry(i, maxExpired) {
-  if (i < 1000) return T0 + HOUR;
-  if (i < maxExpired) return T0 + 2 * HOUR;
-  return T0 + 30 * 24 * HOUR;
+  if (i >= maxExpired) return T0 + 30 * 24 * HOUR;
+  const tier = TIERS.findIndex((bound) => i < bound);
+  return T0 + (tier === -1 ? TIERS.length + 1 : tier + 1) * HOUR;
 }
 
 /**
@@ -75,7 +82,10 @@ function expiry(i, maxExpired) {
  */
 export async function ensureFixture(dir, total, maxExpired) {
   const metaFile = path.join(dir, "fixture.json");
-  if (fs.existsSync(metaFile)) return JSON.parse(fs.readFileSync(metaFile, "utf8"));
+  if (fs.existsSync(metaFile)) {
+    const meta = JSON.parse(fs.readFileSync(metaFile, "utf8"));
+    if (meta.format === FORMAT) return meta;
+  }
   const { openStore } = await loadAttache();
   fs.rmSync(dir, { recursive: true, force: true });
   const started = performance.now();
@@ -126,7 +136,7 @@ export async function ensureFixture(dir, total, maxExpired) {
   if (probe.size !== BLOB_SIZE) throw new Error("fixture check failed: get");
   await check.close();
 
-  const meta = { dir, total, maxExpired, t0: T0, blobSize: BLOB_SIZE, buildMs: performance.now() - started };
+  const meta = { format: FORMAT, dir, total, maxExpired, t0: T0, blobSize: BLOB_SIZE, buildMs: performance.now() - started };
   fs.writeFileSync(metaFile, JSON.stringify(meta));
   log(`fixture: ${total} attachments built in ${(meta.buildMs / 1000).toFixed(1)} s`);
   return meta;

@@ -5,6 +5,7 @@
 import { randomFillSync } from "node:crypto";
 import path from "node:path";
 import { emit, loadAttache, loadCacache, log, pool, prng, rmrf, rotate, scenarioConfig, summary } from "../lib/common.js";
+import { lookupFloor } from "../lib/sqlite-floor.js";
 
 const config = scenarioConfig();
 const { tmp, count, lookups, reps, inFlight = 16, bufferSize = 1024 } = config;
@@ -36,6 +37,10 @@ const populateMs = performance.now() - populateStart;
 const random = prng(42);
 const picks = Array.from({ length: lookups }, () => Math.floor(random() * count));
 
+// The floor under get(): its two statements on the same manifest, straight through better-sqlite3.
+const floor = lookupFloor(storeDir);
+const ids = refs.map((ref) => ref.slice("attache://".length));
+
 const contenders = {
   "attache get": async (i) => {
     const a = await store.get(refs[i]);
@@ -44,6 +49,9 @@ const contenders = {
   "attache resolve": async (i) => {
     const { path: p } = await store.resolve(refs[i]);
     if (typeof p !== "string") throw new Error("no path");
+  },
+  "SQLite floor (get's statements)": async (i) => {
+    if (floor.get(ids[i])?.size !== bufferSize) throw new Error("wrong row");
   },
   "cacache.get.info": async (i) => {
     const info = await cacache.get.info(cacheDir, `file-${i}`);
@@ -77,6 +85,7 @@ for (let rep = 0; rep < reps; rep++) {
     samples[concurrent[name]].push((lookups * 1000) / (performance.now() - start));
   }
 }
+floor.close();
 await store.close();
 await rmrf(storeDir);
 await rmrf(cacheDir);

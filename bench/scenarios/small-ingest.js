@@ -16,6 +16,7 @@ import {
   summary,
   syncDisks,
 } from "../lib/common.js";
+import { inlineStageFloor } from "../lib/sqlite-floor.js";
 
 const config = scenarioConfig();
 const { tmp, count, reps, bufferSize = 4096 } = config;
@@ -86,6 +87,22 @@ for (const inFlight of [1, 16]) {
     },
   });
 }
+
+// The floor under the inline figures: the rows an inline stage commits, straight through better-sqlite3.
+contenders.push({
+  name: "SQLite floor (an inline stage's rows, one transaction each, sequential)",
+  async run() {
+    const dir = path.join(tmp, "small-floor");
+    await rmrf(dir);
+    await (await openStore({ dir, sweepInterval: false })).close();
+    const floor = inlineStageFloor(dir);
+    await measure(this.name, async () => {
+      for (let i = 0; i < count; i++) floor.stage(buffers[i], i);
+    });
+    floor.close();
+    await rmrf(dir);
+  },
+});
 
 for (let rep = 0; rep < reps; rep++) {
   const order = rotate(contenders, rep);

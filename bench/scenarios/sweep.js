@@ -15,7 +15,7 @@ const fixtures = {};
 for (const total of totals) {
   const maxExpired = Math.min(100_000, Math.max(1000, Math.round(total * expiredFraction)));
   fixtures[total] = await ensureFixture(path.join(tmp, "fixtures", `manifest-${total}`), total, maxExpired);
-  for (const expired of [...new Set([0, 1000, maxExpired])]) cases.push({ total, expired, maxExpired });
+  for (const expired of [...new Set([0, 1000, 10_000, maxExpired])].filter((n) => n <= maxExpired)) cases.push({ total, expired, maxExpired });
 }
 
 const runDir = path.join(tmp, "sweep-run");

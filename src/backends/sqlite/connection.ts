@@ -92,6 +92,9 @@ export async function openConnection(
     // not wait for (no busy handler): when several processes create the store
     // at once, the losers get SQLITE_BUSY at once, so retry here.
     db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+    // Statement journals (the undo log of each savepoint in a group commit) stay in memory: they
+    // are small, and a temp file cost every write of a batch a write(2) per page it touched.
+    db.exec("PRAGMA temp_store = MEMORY");
     await retryWhileBusy(busyTimeoutMs, () => {
       // A new (empty) database frees the pages of deleted inline bytes on request (`reclaimSpace`):
       // set before its first table and before WAL writes its header. An existing one keeps its

@@ -54,6 +54,17 @@ async function commitBatch(connection: SharedConnection, busyTimeoutMs: number, 
   try {
     await retryWhileBusy(busyTimeoutMs, () => {
       outcomes = [];
+      if (batch.length === 1) {
+        // A lone write is the whole transaction: no savepoint to pay for.
+        const write = batch[0] as PendingWrite;
+        try {
+          outcomes.push({ ok: true, value: connection.db.transaction(write.fn).immediate() });
+        } catch (err) {
+          if (isBusy(err)) throw err;
+          outcomes.push({ ok: false, err });
+        }
+        return;
+      }
       connection.db
         .transaction(() => {
           for (const write of batch) {
