@@ -8,11 +8,9 @@
  * The exit code is set on `process.exitCode`, never through `process.exit`,
  * so that output still being flushed to a pipe is not cut short.
  */
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { isAttacheError } from "../index.js";
+import { packageVersion } from "../version.js";
 import { registerCompletionCommand } from "./completion.js";
 import { registerDuCommand } from "./du-command.js";
 import { describeFailure } from "./error-text.js";
@@ -41,22 +39,6 @@ Environment:
                        (each SDK's own variables: see attache upload --help)
 
 Exit codes: 0 success, 1 the store failed (attache: <CODE>: <message>), 2 usage error.`;
-
-/** The version in the package.json next to this build (dist/ or src/cli/ alike). */
-function packageVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "attache-store" && typeof pkg.version === "string") return pkg.version;
-    } catch {
-      // No package.json here: keep walking up.
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return "unknown";
-    dir = parent;
-  }
-}
 
 /** The whole program, with every command registered and errors turned into exceptions. */
 function buildProgram(): Command {

@@ -34,7 +34,7 @@ import { scopeRoutes } from "./routes/scopes.js";
 import { SHARED_SCHEMAS } from "./schemas.js";
 import { answerFor, busy } from "./service-errors.js";
 import { tusRoutes } from "./tus/index.js";
-import { packageVersion } from "./version.js";
+import { packageVersion } from "../version.js";
 
 /** Largest JSON body (PATCH, from-url): metadata is at most 64 KiB. */
 const JSON_BODY_LIMIT = 1 << 20;

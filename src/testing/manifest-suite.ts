@@ -2,13 +2,15 @@
  * The conformance suite every {@link Manifest} must pass. A backend's test
  * file calls {@link describeManifest} with a factory that opens two handles
  * on one fresh backend; the cases are in manifest-attachments.ts,
- * manifest-pins.ts, manifest-fence.ts and manifest-concurrency.ts.
+ * manifest-pins.ts, manifest-fence.ts, manifest-inline.ts (skipped for a
+ * manifest that keeps no blobs inline) and manifest-concurrency.ts.
  */
 import { describe } from "vitest";
 import type { Manifest } from "../backends/manifest.js";
 import { attachmentCases } from "./manifest-attachments.js";
 import { concurrencyCases } from "./manifest-concurrency.js";
 import { fenceCases } from "./manifest-fence.js";
+import { inlineCases } from "./manifest-inline.js";
 import { pinCases } from "./manifest-pins.js";
 import { closedAfterEach, type HandlePair } from "./support.js";
 
@@ -63,6 +65,7 @@ export function describeManifest(name: string, factory: ManifestFactory): void {
     describe("attachments", () => attachmentCases(suite));
     describe("pins", () => pinCases(suite));
     describe("blob fence", () => fenceCases(suite));
+    describe("inline blobs", () => inlineCases(suite));
     describe("two handles at once", () => concurrencyCases(suite));
   });
 }

@@ -149,6 +149,64 @@ if (SKIP_POSTGRES) {
       await manifest.close();
     });
 
+    it("migrates a version 2 schema holding attachments and blobs to version 3: rows kept as blob-store rows, inline blobs from then on", async () => {
+      const url = await server.url();
+      const schema = await server.freshSchema();
+      const admin = await server.admin();
+      const client = await admin.connect();
+      try {
+        expect(await migrate(new Session(client), schema, `"${schema}"`, 2)).toBe(0);
+        const insert = `INSERT INTO "${schema}".attachments (id, scope, digest, size, name, content_type, mode, reference_path, persist,
+          ttl_ms, created_at, updated_at, expires_at, source, metadata) VALUES ($1, $2, $3, $4, 'n', 'text/plain', 'copy', $5, $6, $7, 0, 0, $8, NULL, '{}')`;
+        await client.query(insert, ["a1", "a", hex(1), 3, null, true, null, null]);
+        await client.query(insert, ["b1", "b", hex(2), 5, null, false, HOUR, T0 + HOUR]);
+        await client.query(insert, ["r1", "r", hex(3), 4, "/outside", true, null, null]);
+        // The totals triggers of version 2 count these rows; a fence row (size 0) too.
+        await client.query(`INSERT INTO "${schema}".blobs (digest, size, refs, created_at, condemned_by) VALUES ($1, 3, 1, 0, NULL), ($2, 5, 1, 0, NULL),
+          ($3, 0, 0, 0, 'gone-writer')`, [hex(1), hex(2), hex(9)]);
+      } finally {
+        client.release();
+      }
+      const manifest = await opened({ connectionString: url, schema });
+      expect((await admin.query(`SELECT version FROM "${schema}".attache_schema`)).rows).toEqual([{ version: 3 }]);
+      expect(await manifest.blobs.get(hex(1))).toStrictEqual({ digest: hex(1), size: 3, refs: 1, createdAt: 0, condemnedBy: null });
+      const a1 = await manifest.attachments.get("a1");
+      expect(a1 !== undefined && "inline" in a1).toBe(false);
+      expect(await manifest.blobs.readInline?.(hex(1))).toBeUndefined();
+      expect(await manifest.metrics(T0)).toMatchObject({ attachments: 3, blobs: 3, storedBytes: 8 });
+      expect(await manifest.checkIntegrity()).toEqual([]);
+      // Known bytes stay where they are; new small ones go inline; the fence row takes a restage's size, totals with it.
+      expect(await manifest.attachments.commitInline?.(staged({ scope: "c", digest: hex(1), size: 3 }), Buffer.from("abc"))).toBe("elsewhere");
+      const fresh = await manifest.attachments.commitInline?.(staged({ scope: "c", digest: hex(4), size: 3 }), Buffer.from("xyz"));
+      expect(fresh).toMatchObject({ wrote: true, merged: false, record: { inline: true } });
+      expect(await manifest.pins.beginStage(intent({ digest: hex(9) }), 6)).toBe("condemned");
+      expect(await manifest.metrics(T0)).toMatchObject({ attachments: 4, blobs: 4, storedBytes: 17 });
+      expect(await manifest.checkIntegrity()).toEqual([]);
+      // The bytes column is stored out of line, uncompressed.
+      const storage = await admin.query(
+        `SELECT a.attstorage FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attname = 'bytes'`,
+        [`"${schema}".blob_bytes`],
+      );
+      expect(storage.rows).toEqual([{ attstorage: "e" }]);
+      await manifest.close();
+    });
+
+    it("reports inline rows without their bytes, and bytes without an inline row", async () => {
+      const { schema, manifest } = await fresh();
+      await manifest.attachments.commitInline?.(staged({ scope: "s", digest: hex(1), size: 2 }), Buffer.from("hi"));
+      await manifest.attachments.commitInline?.(staged({ scope: "s", digest: hex(2), size: 2 }), Buffer.from("yo"));
+      const admin = await server.admin();
+      // Behind the triggers' back: bytes dropped by hand, and bytes for a row that says it has none.
+      await admin.query(`ALTER TABLE "${schema}".blobs DISABLE TRIGGER blob_bytes_uninlined`);
+      await admin.query(`DELETE FROM "${schema}".blob_bytes WHERE digest = $1`, [hex(1)]);
+      await admin.query(`UPDATE "${schema}".blobs SET inline = false WHERE digest = $1`, [hex(2)]);
+      expect(await manifest.checkIntegrity()).toEqual([
+        `blob ${hex(1)}: inline, but its bytes are missing`,
+        `blob ${hex(2)}: bytes kept inline, but its row is not an inline blob`,
+      ]);
+      await manifest.close();
+    });
+
     it("reports running totals that disagree with the rows", async () => {
       const { schema, manifest } = await fresh();
       await stage(manifest, { scope: "s", size: 7 });
@@ -160,6 +218,86 @@ if (SKIP_POSTGRES) {
       expect(problems.join("\n")).toMatch(/blob 0+1: refs is 5 but 1 managed attachment\(s\) use it/);
       expect(problems.join("\n")).toMatch(/scope s: running totals 1 attachment\(s\), 8 bytes/);
       await manifest.close();
+    });
+  });
+
+  describe("PostgreSQL: small blobs inline", () => {
+    const objects = async (blobStore: ReturnType<typeof memoryBlobStore>) => {
+      const found: (string | null)[] = [];
+      for await (const object of blobStore.list()) found.push(object.digest);
+      return found.sort();
+    };
+
+    it("a small stage makes no blob-store object and reads back; dedups with a file blob either way; the sweep deletes it", async () => {
+      const url = await server.url();
+      const schema = await server.freshSchema();
+      const admin = await server.admin();
+      const blobStore = memoryBlobStore();
+      const open = (inlineMaxSize?: number) =>
+        openStore({ dir: tempDir(), sweepInterval: false, blobStore, manifest: postgresManifest({ connectionString: url, schema }), inlineMaxSize });
+      const store = await open();
+      const fileOnly = await open(0);
+      const rows = async () =>
+        (await admin.query<{ digest: string; inline: boolean; bytes: number | null }>(
+          `SELECT b.digest, b.inline, length(x.bytes) AS bytes FROM "${schema}".blobs b LEFT JOIN "${schema}".blob_bytes x USING (digest) ORDER BY b.digest`,
+        )).rows;
+      try {
+        const note = await store.stage(Buffer.from("a small note"), { scope: "chat:1", name: "note.txt" });
+        expect(note).toMatchObject({ created: true, deduplicated: false, path: null, size: 12 });
+        expect(await objects(blobStore)).toEqual([]);
+        expect(await rows()).toEqual([{ digest: note.checksum, inline: true, bytes: 12 }]);
+        expect((await store.read(note.ref)).toString()).toBe("a small note");
+        // Another host (inline off there) reads it from the manifest too, and its stage of the same bytes dedups with the inline row.
+        expect((await fileOnly.read(note.ref)).toString()).toBe("a small note");
+        expect(await fileOnly.stage(Buffer.from("a small note"), { scope: "chat:2" })).toMatchObject({ created: true, deduplicated: true });
+        expect(await objects(blobStore)).toEqual([]);
+
+        // Small bytes already in the blob store stay there: the inline handle dedups with the file blob.
+        const file = await fileOnly.stage(Buffer.from("kept as a file"), { scope: "chat:1" });
+        expect(await objects(blobStore)).toEqual([file.checksum]);
+        const again = await store.stage(Buffer.from("kept as a file"), { scope: "chat:3" });
+        expect(again).toMatchObject({ created: true, deduplicated: true, digest: file.digest });
+        expect((await store.read(again.ref)).toString()).toBe("kept as a file");
+        expect((await rows()).find((row) => row.digest === file.checksum)).toEqual({ digest: file.checksum, inline: false, bytes: null });
+        expect(await store.metrics()).toMatchObject({ blobs: 2, storedBytes: 26, attachments: 4 });
+
+        // Released everywhere, the inline blob is deleted at once, its bytes with its row; the file blob stays (chat:3).
+        expect(await store.releaseScope("chat:1")).toBe(2);
+        expect(await fileOnly.releaseScope("chat:2")).toBe(1);
+        expect((await rows()).map((row) => row.digest)).toEqual([file.checksum]);
+        await expect(store.read(note.ref)).rejects.toMatchObject({ code: "NOT_FOUND" });
+        // Expired, a small blob goes with the sweep: no blob-store call, its bytes with its row.
+        const brief = await store.stage(Buffer.from("gone soon"), { scope: "chat:4", ttl: 0 });
+        expect((await rows()).map((row) => row.digest).sort()).toEqual([brief.checksum, file.checksum].sort());
+        expect(await store.sweep()).toMatchObject({ expired: 1, blobsDeleted: 1, bytesFreed: 9 });
+        expect(await rows()).toEqual([{ digest: file.checksum, inline: false, bytes: null }]);
+        expect(await objects(blobStore)).toEqual([file.checksum]);
+        expect(await store.verify()).toMatchObject({ corrupt: [], missing: [] });
+      } finally {
+        await fileOnly.close();
+        await store.close();
+      }
+    });
+
+    it("damaged inline bytes: read fails with INTEGRITY_ERROR, verify finds them and its repair drops the attachments and the bytes", async () => {
+      const url = await server.url();
+      const schema = await server.freshSchema();
+      const admin = await server.admin();
+      const store = await openStore({ dir: tempDir(), sweepInterval: false, blobStore: memoryBlobStore(), manifest: postgresManifest({ connectionString: url, schema }) });
+      try {
+        const a = await store.stage(Buffer.from("precious"), { scope: "a" });
+        await admin.query(`UPDATE "${schema}".blob_bytes SET bytes = 'tampered'::bytea`);
+        await expect(store.read(a.ref)).rejects.toMatchObject({ code: "INTEGRITY_ERROR" });
+        const report = await store.verify({ repair: true });
+        expect(report).toMatchObject({ corrupt: [a.digest], missing: [] });
+        await expect(store.get(a.ref)).rejects.toMatchObject({ code: "NOT_FOUND" });
+        expect((await admin.query(`SELECT count(*)::int AS n FROM "${schema}".blob_bytes`)).rows).toEqual([{ n: 0 }]);
+        // Staged again, the bytes are whole.
+        const b = await store.stage(Buffer.from("precious"), { scope: "a" });
+        expect((await store.read(b.ref)).toString()).toBe("precious");
+      } finally {
+        await store.close();
+      }
     });
   });
 

@@ -16,7 +16,7 @@ import pg from "pg";
 import type { Pool, PoolClient, QueryResultRow } from "pg";
 import { ioError } from "../../errors.js";
 import type { StageMode } from "../../types.js";
-import type { AttachmentRecord } from "../manifest.js";
+import type { AttachmentRecord, BlobRecord } from "../manifest.js";
 import { endsConnection, mayRunAgain, postgresFailure } from "./failures.js";
 import type { Statements } from "./sql.js";
 
@@ -38,7 +38,19 @@ const MAX_ATTEMPTS = 8;
 
 /** One checked-out connection, as a call's body uses it. */
 export class Session {
+  /** Set by {@link rollbackInstead}: the transaction ends in a ROLLBACK, whatever the body returns. */
+  rolledBack = false;
+
   constructor(private readonly client: PoolClient) {}
+
+  /**
+   * Ends this call's transaction with a ROLLBACK instead of a COMMIT: a body
+   * that finds, after writing, that it must not keep what it wrote returns
+   * its answer and keeps nothing.
+   */
+  rollbackInstead(): void {
+    this.rolledBack = true;
+  }
 
   async rows<R>(text: string, values: readonly unknown[] = []): Promise<R[]> {
     const result = await this.client.query<QueryResultRow>({ text, values: values as unknown[], types: TYPES });
@@ -119,8 +131,9 @@ export class PostgresDatabase {
           await client.query(isolation === "write" ? `${BEGIN.write}; SET LOCAL lock_timeout = ${this.lockTimeoutMs}` : BEGIN.snapshot);
           begun = true;
         }
-        const result = await fn(new Session(client));
-        if (isolation !== "statement") await client.query("COMMIT");
+        const session = new Session(client);
+        const result = await fn(session);
+        if (isolation !== "statement") await client.query(session.rolledBack ? "ROLLBACK" : "COMMIT");
         return result;
       } catch (err) {
         const gone = lost || endsConnection(err) || neverSent(err);
@@ -162,12 +175,29 @@ function sqlStateless(err: unknown): boolean {
 /** A LIMIT parameter: null for none (an unbounded page). */
 export const limitOf = (limit: number): number | null => (Number.isFinite(limit) ? limit : null);
 
-/** An attachment row as the statements select it (see `ATTACHMENT_COLUMNS`): metadata is JSON text. */
-export type AttachmentRow = Omit<AttachmentRecord, "metadata" | "mode"> & { mode: string; metadata: string };
+/**
+ * An attachment row as the statements select it (see `attachmentColumns` in sql.ts): metadata is JSON text, and
+ * `inline` is its blob row's flag (null when there is no row: a reference).
+ */
+export type AttachmentRow = Omit<AttachmentRecord, "metadata" | "mode" | "inline"> & { mode: string; metadata: string; inline: boolean | null };
 
-/** An attachment row as a record. */
+/** An attachment row as a record: `inline: true` only for a managed blob whose bytes are inline, no key otherwise (as SQLite's). */
 export function toRecord(row: AttachmentRow): AttachmentRecord {
-  return { ...row, mode: row.mode as StageMode, metadata: JSON.parse(row.metadata) as Record<string, unknown> };
+  const { inline, ...rest } = row;
+  const record: AttachmentRecord = { ...rest, mode: row.mode as StageMode, metadata: JSON.parse(row.metadata) as Record<string, unknown> };
+  return inline === true && row.referencePath === null ? { ...record, inline: true } : record;
+}
+
+/** A blob row as the statements select it: `inline` is a boolean. */
+export type BlobRow = Omit<BlobRecord, "inline"> & { inline: boolean };
+
+/** A blob row as a record: `inline: true` only when it is, no key otherwise (as SQLite's). */
+export function toBlob(row: BlobRow): BlobRecord;
+export function toBlob(row: BlobRow | undefined): BlobRecord | undefined;
+export function toBlob(row: BlobRow | undefined): BlobRecord | undefined {
+  if (row === undefined) return undefined;
+  const { inline, ...blob } = row;
+  return inline ? { ...blob, inline: true } : blob;
 }
 
 /** The parameters of an attachment row, in the order of `ATTACHMENT_FIELDS`. */

@@ -4,9 +4,10 @@
  * have), so what is checked here is what the manifest itself derives: that
  * the schema is at this library's version, that every blob's reference count
  * is the number of managed attachments using it, that no managed attachment
- * lacks its blob row, and that the running totals (per scope, per digest and
- * global) agree with the rows they total. These are full scans, as a verify
- * reads everything anyway, all in one snapshot.
+ * lacks its blob row, that inline blobs and their bytes go together, and
+ * that the running totals (per scope, per digest and global) agree with the
+ * rows they total. These are full scans, as a verify reads everything
+ * anyway, all in one snapshot.
  */
 import type { Session } from "./database.js";
 import { SCHEMA_VERSION } from "./schema.js";
@@ -24,6 +25,10 @@ function checks(s: string): string[] {
     `SELECT 'attachment ' || a.id || ': its blob ' || a.digest || ' has no row' AS line
       FROM ${s}.attachments a WHERE a.reference_path IS NULL AND NOT EXISTS (SELECT 1 FROM ${s}.blobs b WHERE b.digest = a.digest)
       ORDER BY a.id LIMIT ${PER_CHECK}`,
+    `SELECT 'blob ' || COALESCE(b.digest, x.digest) || CASE WHEN x.digest IS NULL THEN ': inline, but its bytes are missing'
+        ELSE ': bytes kept inline, but its row is not an inline blob' END AS line
+      FROM (SELECT digest FROM ${s}.blobs WHERE inline) b FULL JOIN ${s}.blob_bytes x ON x.digest = b.digest
+      WHERE b.digest IS NULL OR x.digest IS NULL ORDER BY 1 LIMIT ${PER_CHECK}`,
     `SELECT 'scope ' || COALESCE(t.scope, r.scope) || ': running totals ' || COALESCE(t.count, 0) || ' attachment(s), ' ||
         COALESCE(t.bytes, 0) || ' bytes (' || COALESCE(t.persistent_count, 0) || ' persistent, ' || COALESCE(t.persistent_bytes, 0) ||
         ' bytes) but the rows hold ' || COALESCE(r.count, 0) || ', ' || COALESCE(r.bytes, 0) || ' (' || COALESCE(r.persistent_count, 0) ||

@@ -3,7 +3,8 @@
  * opens the store. All tables live in one schema (created if missing):
  *
  *   attachments(id PK, scope, digest, …, expires_at)   UNIQUE(scope, digest); indexes on expiry, (scope, id), digest
- *   blobs(digest PK, size, refs, created_at, condemned_by)   partial index on refs = 0
+ *   blobs(digest PK, size, refs, created_at, condemned_by, inline)   partial index on refs = 0
+ *   blob_bytes(digest PK, bytes)                       the bytes of inline blobs, beside their rows
  *   intents(id PK, digest, temp_name, writer_id, …)    stages between "bytes written" and "committed"
  *   leases(id PK, attachment_id, digest, expires_at)   pins on bytes
  *   writers(id PK, host, pid, heartbeat_at)             open store handles
@@ -15,6 +16,12 @@
  * connection, and nothing else runs while it is open (see database.ts); the
  * rooms say per method how concurrent calls from other hosts are ordered.
  * The pool lets the process exit while it is idle.
+ *
+ * Small blobs are kept inline (`blobs.inline`, bytes in `blob_bytes`) as in
+ * SQLite. There is no `reclaimSpace`: autovacuum gives the space of deleted
+ * bytes (and their TOAST chunks) back for reuse on its own, and returning it
+ * to the filesystem would take a VACUUM FULL, which locks the table — not
+ * something a sweep should do behind the operator's back.
  */
 import pg from "pg";
 import type { Pool } from "pg";

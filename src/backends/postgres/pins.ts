@@ -6,7 +6,9 @@
  * - beginStage, holdBlob: one transaction that takes the blob row `FOR SHARE`
  *   (creating it first for a stage) before recording the intent, so a
  *   condemnation is decided either wholly before (the stage sees it) or
- *   wholly after (the condemner sees the intent); see blobs.ts.
+ *   wholly after (the condemner sees the intent); see blobs.ts. A stage that
+ *   finds a fence row of size 0 gives it its size first (an update, so its
+ *   row lock is the stronger one, taken before the share lock, never after).
  * - addLease: the attachment `FOR SHARE` (a release or update waits), then
  *   the lease: a lease is only ever recorded on a row that was live.
  * - reclaimLeases: one statement, `FOR UPDATE SKIP LOCKED`: two sweepers at
@@ -39,7 +41,10 @@ export class PostgresPins implements PinTable {
       let blob: { condemnedBy: string | null } | undefined;
       // A row deleted between the insert and the lock (a forget) is inserted again.
       while (blob === undefined) {
-        await session.run(blobs.ensure, [intent.digest, size, intent.createdAt]);
+        // A fence row met here (size 0: condemned while it had no row) takes the stage's size, the totals with it (trigger).
+        if ((await session.run(blobs.ensure, [intent.digest, size, intent.createdAt])) === 0 && size > 0) {
+          await session.run(blobs.sizeFence, [intent.digest, size]);
+        }
         blob = await session.row<{ condemnedBy: string | null }>(blobs.getShared, [intent.digest]);
       }
       await this.insertIntent(session, intent);

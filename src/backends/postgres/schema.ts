@@ -18,11 +18,15 @@
  * rows. Per-scope and per-digest totals are one row each, touched only by
  * writes to that scope or those bytes. Rows are locked in a fixed order
  * (scopes, digests, then shards, each sorted) so two triggers never deadlock.
+ *
+ * Small blobs (version 3) keep their bytes in `blob_bytes`, beside the
+ * narrow `blobs` rows that every fence and sweep query walks; triggers make
+ * the bytes go with their row (deleted, or turned into a blob-store row).
  */
 import type { Session } from "./database.js";
 
 /** Bumped for every step below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** How many rows each global total is spread over. */
 export const SHARDS = 16;
 
@@ -276,10 +280,67 @@ INSERT INTO ${s}.totals (name, shard, count, bytes)
 `;
 }
 
+/**
+ * Version 3: small blobs kept inside the manifest (the store's
+ * `inlineMaxSize`). `blobs.inline` says where a row's bytes are; the bytes
+ * are in `blob_bytes`, a table of their own so that `blobs` stays a few
+ * dozen bytes a row. Their column is stored EXTERNAL — out of line past
+ * ~2 KB, never compressed: content-addressed bytes are mostly already
+ * compressed (images, PDFs, archives), so pglz would spend CPU on every
+ * write to give up, and every read of what it did compress would pay to
+ * inflate it; the bytes on disk then also match `storedBytes`.
+ *
+ * Triggers (as SQLite's version 8): the bytes go when their row is deleted
+ * (statement-level, from the deleted rows) or stops being inline (a
+ * damaged inline row kept for a stage, which writes the bytes to the blob
+ * store); and the running blob totals follow a row whose size changes (a
+ * fence row — a digest condemned while it had no row, size 0 — takes the
+ * size of the stage that meets it). The two row-level triggers fire only
+ * when their WHEN holds, so the hot updates of `refs` never call them.
+ */
+function inlineBlobs(s: string): string {
+  const key = `text COLLATE "C"`;
+  const fn = (name: string) => `${s}.${name}`;
+  const body = `LANGUAGE plpgsql SET search_path = ${s}, pg_catalog`;
+  return `
+ALTER TABLE ${s}.blobs ADD COLUMN inline boolean NOT NULL DEFAULT false;
+CREATE TABLE ${s}.blob_bytes (
+  digest ${key} PRIMARY KEY,
+  bytes bytea NOT NULL
+);
+ALTER TABLE ${s}.blob_bytes ALTER COLUMN bytes SET STORAGE EXTERNAL;
+
+CREATE FUNCTION ${fn("blob_bytes_dropped")}() RETURNS trigger ${body} AS $$
+BEGIN
+  DELETE FROM ${s}.blob_bytes b USING removed r WHERE r.inline AND b.digest = r.digest;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER blob_bytes_dropped AFTER DELETE ON ${s}.blobs
+  REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION ${fn("blob_bytes_dropped")}();
+
+CREATE FUNCTION ${fn("blob_bytes_uninlined")}() RETURNS trigger ${body} AS $$
+BEGIN
+  DELETE FROM ${s}.blob_bytes WHERE digest = OLD.digest;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER blob_bytes_uninlined AFTER UPDATE OF inline ON ${s}.blobs
+  FOR EACH ROW WHEN (OLD.inline AND NOT NEW.inline) EXECUTE FUNCTION ${fn("blob_bytes_uninlined")}();
+
+CREATE FUNCTION ${fn("blobs_resized")}() RETURNS trigger ${body} AS $$
+BEGIN
+  PERFORM ${fn("add_totals")}(ARRAY['blobs'], ARRAY[0::bigint], ARRAY[NEW.size - OLD.size]);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER blobs_resized AFTER UPDATE OF size ON ${s}.blobs
+  FOR EACH ROW WHEN (OLD.size <> NEW.size) EXECUTE FUNCTION ${fn("blobs_resized")}();
+`;
+}
+
 /** The steps, by the version each brings the schema to. */
 const STEPS: readonly { version: number; sql: (s: string) => string }[] = [
   { version: 1, sql: tables },
   { version: 2, sql: totals },
+  { version: 3, sql: inlineBlobs },
 ];
 
 /**

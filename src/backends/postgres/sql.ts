@@ -11,10 +11,18 @@ export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-/** An attachment row's columns, under the names of `AttachmentRecord`'s fields (metadata as JSON text). */
-export const ATTACHMENT_COLUMNS = `id, scope, digest, size, name, content_type AS "contentType", mode, reference_path AS "referencePath",
-  persist, ttl_ms AS "ttlMs", created_at AS "createdAt", updated_at AS "updatedAt", expires_at AS "expiresAt", source, metadata`;
-const BLOB_COLUMNS = `digest, size, refs, created_at AS "createdAt", condemned_by AS "condemnedBy"`;
+/**
+ * An attachment row's columns, under the names of `AttachmentRecord`'s fields (metadata as JSON text), with
+ * whether its blob's bytes are inline (a primary-key lookup in `blobs`; mapped by `toRecord`). Not `a.*`: the
+ * locking reads take `FOR UPDATE` on the attachment only, never on the blob row the sub-select reads.
+ */
+function attachmentColumns(s: string): string {
+  return `id, scope, digest, size, name, content_type AS "contentType", mode, reference_path AS "referencePath",
+  persist, ttl_ms AS "ttlMs", created_at AS "createdAt", updated_at AS "updatedAt", expires_at AS "expiresAt", source, metadata,
+  (SELECT b.inline FROM ${s}.blobs b WHERE b.digest = ${s}.attachments.digest) AS inline`;
+}
+/** A blob row's columns, under the names of `BlobRecord`'s fields (`inline` a boolean; mapped by `toBlob`). */
+const BLOB_COLUMNS = `digest, size, refs, created_at AS "createdAt", condemned_by AS "condemnedBy", inline`;
 const LEASE_COLUMNS = `id, attachment_id AS "attachmentId", digest, created_at AS "createdAt", expires_at AS "expiresAt"`;
 const INTENT_COLUMNS = `id, digest, temp_name AS "tempName", linked_from AS "linkedFrom", writer_id AS writer, created_at AS "createdAt"`;
 const UPLOAD_COLUMNS = `destination, digest, size, remote_id AS "remoteId", uri, uploaded_at AS "uploadedAt", expires_at AS "expiresAt",
@@ -24,6 +32,7 @@ const live = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
 
 /** The statements of one manifest, its tables in schema `s` (quoted). */
 export function statements(s: string) {
+  const ATTACHMENT_COLUMNS = attachmentColumns(s);
   const attachments = {
     byId: `SELECT ${ATTACHMENT_COLUMNS} FROM ${s}.attachments WHERE id = $1`,
     /** The row, locked against release, update and merge (FOR UPDATE) or only against them while it is read (FOR SHARE). */
@@ -62,6 +71,27 @@ export function statements(s: string) {
     getLocked: `SELECT ${BLOB_COLUMNS} FROM ${s}.blobs WHERE digest = $1 FOR UPDATE`,
     /** A stage's blob row; an existing row (maybe condemned) stays as it is. */
     ensure: `INSERT INTO ${s}.blobs (digest, size, refs, created_at) VALUES ($1, $2, 0, $3) ON CONFLICT (digest) DO NOTHING`,
+    /**
+     * A fence row (a digest condemned while it had no row, size 0) that a
+     * stage meets takes the stage's size: the stage writes the bytes again
+     * (the running totals follow, by trigger).
+     */
+    sizeFence: `UPDATE ${s}.blobs SET size = $2 WHERE digest = $1 AND size = 0 AND refs = 0`,
+    /**
+     * A new inline blob: its row with `$4` references and its bytes `$5`, in
+     * one statement — or nothing (no row changed) if the digest has a row,
+     * committed or in a transaction this one then waits for.
+     */
+    insertInline: `WITH added AS (
+        INSERT INTO ${s}.blobs (digest, size, refs, created_at, inline) VALUES ($1, $2, $4, $3, true)
+        ON CONFLICT (digest) DO NOTHING RETURNING digest
+      )
+      INSERT INTO ${s}.blob_bytes (digest, bytes) SELECT digest, $5 FROM added`,
+    bytes: `SELECT bytes FROM ${s}.blob_bytes WHERE digest = $1`,
+    /** Where the row's bytes are. */
+    placement: `SELECT inline, condemned_by AS "condemnedBy" FROM ${s}.blobs WHERE digest = $1`,
+    /** Rows kept for a stage that writes their bytes again: those that were inline go to the blob store now (trigger: bytes dropped). */
+    uninline: `UPDATE ${s}.blobs SET inline = false WHERE digest = ANY($1::text[]) AND inline`,
     insertCondemned: `INSERT INTO ${s}.blobs (digest, size, refs, created_at, condemned_by) VALUES ($1, $2, 0, $3, $4)
       ON CONFLICT (digest) DO NOTHING RETURNING ${BLOB_COLUMNS}`,
     /**
@@ -72,7 +102,8 @@ export function statements(s: string) {
     insertCondemnedMany: `INSERT INTO ${s}.blobs (digest, size, refs, created_at, condemned_by)
       SELECT d.digest, 0, 0, $2, $3 FROM unnest($1::text[]) AS d(digest) ORDER BY d.digest
       ON CONFLICT (digest) DO NOTHING RETURNING ${BLOB_COLUMNS}`,
-    addRef: `UPDATE ${s}.blobs SET refs = refs + 1 WHERE digest = $1`,
+    /** A new reference; returns where the bytes are and the condemnation, as committed when the row lock was taken. */
+    addRef: `UPDATE ${s}.blobs SET refs = refs + 1 WHERE digest = $1 RETURNING inline, condemned_by AS "condemnedBy"`,
     /** Locks rows in digest order before an UPDATE touches several, so that two such transactions never deadlock. */
     lockForRefs: `SELECT digest FROM ${s}.blobs WHERE digest = ANY($1::text[]) ORDER BY digest FOR NO KEY UPDATE`,
     dropRefs: `UPDATE ${s}.blobs b SET refs = GREATEST(b.refs - d.n, 0)
@@ -108,7 +139,7 @@ export function statements(s: string) {
         ORDER BY digest LIMIT $3 FOR UPDATE SKIP LOCKED
       )
       UPDATE ${s}.blobs b SET condemned_by = $2 FROM taken WHERE b.digest = taken.digest
-      RETURNING b.digest, b.size, b.refs, b.created_at AS "createdAt", b.condemned_by AS "condemnedBy"`,
+      RETURNING b.digest, b.size, b.refs, b.created_at AS "createdAt", b.condemned_by AS "condemnedBy", b.inline`,
     writerIsLive: `SELECT EXISTS (SELECT 1 FROM ${s}.writers WHERE id = $1 AND heartbeat_at > $2) AS live`,
   };
 

@@ -1,4 +1,7 @@
-/** The package's version, for /openapi.json: the package.json above this file (src/server/ or dist/ alike). */
+/**
+ * The package's version (the CLI's --version, the service's /openapi.json): from the package.json above this file,
+ * whether it runs from src/ or from a dist/ bundle.
+ */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
