@@ -6,11 +6,12 @@
  */
 import { RENDER_TARGETS } from "../deliver/render-targets.js";
 
-const countAndBytes = {
-  type: "object",
-  required: ["count", "bytes"],
-  properties: { count: { type: "integer" }, bytes: { type: "integer" } },
-} as const;
+/** An object schema whose every property is required (all the service's answers are). */
+function object<P extends Record<string, unknown>>(properties: P) {
+  return { type: "object", required: Object.keys(properties) as (keyof P & string)[], properties } as const;
+}
+
+const countAndBytes = object({ count: { type: "integer" }, bytes: { type: "integer" } });
 
 const attachmentProperties = {
   ref: { type: "string", description: "attache://<id>: safe to keep in chat history" },
@@ -36,44 +37,32 @@ const attachmentProperties = {
 export const SHARED_SCHEMAS = [
   {
     $id: "Error",
-    type: "object",
-    required: ["error"],
-    properties: {
-      error: {
-        type: "object",
-        required: ["code", "message"],
-        properties: {
-          code: { type: "string", description: "a stable code: NOT_FOUND, INVALID_ARGUMENT, UNAUTHORIZED, …" },
-          message: { type: "string", description: "what went wrong and what to do" },
-        },
-      },
-    },
+    ...object({
+      error: object({
+        code: { type: "string", description: "a stable code: NOT_FOUND, INVALID_ARGUMENT, UNAUTHORIZED, …" },
+        message: { type: "string", description: "what went wrong and what to do" },
+      }),
+    }),
   },
-  { $id: "Attachment", type: "object", required: Object.keys(attachmentProperties), properties: attachmentProperties },
+  { $id: "Attachment", ...object(attachmentProperties) },
   {
     $id: "StageResult",
-    type: "object",
-    required: [...Object.keys(attachmentProperties), "created", "deduplicated"],
-    properties: {
+    ...object({
       ...attachmentProperties,
       created: { type: "boolean", description: "false when the scope already held these bytes and got its attachment back" },
       deduplicated: { type: "boolean", description: "true when the bytes were already stored" },
-    },
+    }),
   },
   {
     $id: "AttachmentPage",
-    type: "object",
-    required: ["items", "next"],
-    properties: {
+    ...object({
       items: { type: "array", items: { $ref: "Attachment#" } },
       next: { type: ["string", "null"], description: "pass as ?after= for the next page; null on the last" },
-    },
+    }),
   },
   {
     $id: "ScopeUsage",
-    type: "object",
-    required: ["scope", "attachments", "logicalBytes", "persistent", "expirable", "expired", "leases", "nextExpiryAt"],
-    properties: {
+    ...object({
       scope: { type: "string" },
       attachments: { type: "integer" },
       logicalBytes: { type: "integer" },
@@ -82,13 +71,11 @@ export const SHARED_SCHEMAS = [
       expired: countAndBytes,
       leases: { type: "integer" },
       nextExpiryAt: { type: ["string", "null"], format: "date-time" },
-    },
+    }),
   },
   {
     $id: "SweepReport",
-    type: "object",
-    required: ["expired", "blobsDeleted", "bytesFreed", "orphansReclaimed", "remoteDeleted", "remoteFailed", "durationMs"],
-    properties: {
+    ...object({
       expired: { type: "integer" },
       blobsDeleted: { type: "integer" },
       bytesFreed: { type: "integer" },
@@ -96,13 +83,11 @@ export const SHARED_SCHEMAS = [
       remoteDeleted: { type: "integer" },
       remoteFailed: { type: "integer" },
       durationMs: { type: "number" },
-    },
+    }),
   },
   {
     $id: "VerifyReport",
-    type: "object",
-    required: ["blobsChecked", "bytesChecked", "corrupt", "missing", "orphanFiles", "repaired", "manifestProblems"],
-    properties: {
+    ...object({
       blobsChecked: { type: "integer" },
       bytesChecked: { type: "integer" },
       corrupt: { type: "array", items: { type: "string" } },
@@ -110,7 +95,7 @@ export const SHARED_SCHEMAS = [
       orphanFiles: { type: "array", items: { type: "string" } },
       repaired: { type: "integer" },
       manifestProblems: { type: "array", items: { type: "string" } },
-    },
+    }),
   },
 ] as const;
 
@@ -136,17 +121,9 @@ export function errorResponses(...statuses: number[]): Record<number, { $ref: st
   return Object.fromEntries(statuses.map((status) => [status, { ...ref("Error"), description: described[status] ?? "an error" }]));
 }
 
-export const scopeParams = {
-  type: "object",
-  required: ["scope"],
-  properties: { scope: { type: "string", minLength: 1, maxLength: 1024, description: 'such as "telegram:chat42"' } },
-} as const;
+export const scopeParams = object({ scope: { type: "string", minLength: 1, maxLength: 1024, description: 'such as "telegram:chat42"' } });
 
-export const idParams = {
-  type: "object",
-  required: ["id"],
-  properties: { id: { type: "string", description: "the attachment's id (or its ref, URL-encoded)" } },
-} as const;
+export const idParams = object({ id: { type: "string", description: "the attachment's id (or its ref, URL-encoded)" } });
 
 export const pageQuery = {
   type: "object",
