@@ -9,7 +9,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { nodeFileSystem, openStore, sqliteManifest, type Store } from "../../src/index.js";
+import { nodeFileSystem, openStore, sqliteManifest, type Attachment, type Store } from "../../src/index.js";
 import { intent, staged } from "../../src/testing/manifest-fixtures.js";
 import { auditStore } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
@@ -80,6 +80,34 @@ describe("lookup cache", () => {
     expect((await store.get(b.ref)).id).toBe(b.id);
     await store.release(b.ref);
     await expect(store.get(b.ref)).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("is kept exact by this process's own writes, from every store it opens on the file", async () => {
+    const dir = freshDir("lookup-own-writes");
+    const now = Date.now();
+    // Three handles on one file share a connection and its cache; b's clock is 2 h ahead, so its sweep expires a's 1 h attachments.
+    const a = await openStore({ dir, sweepInterval: false, clock: () => now });
+    const b = await openStore({ dir, sweepInterval: false, clock: () => now + 2 * 3_600_000 });
+    const c = await openStore({ dir, sweepInterval: false, clock: () => now });
+    stores.push(a, b, c);
+    const staged = await Promise.all(["one", "two", "three", "four"].map((text) => a.stage(Buffer.from(text), { scope: `s:${text}`, ttl: "1h", name: `${text}.txt` })));
+    const [one, two, three, four] = staged as [Attachment, Attachment, Attachment, Attachment];
+    for (const x of staged) expect((await a.get(x.ref)).name).toBe(x.name);
+
+    await c.update(one.ref, { name: "renamed.txt", ttl: "1d" });
+    expect(await a.get(one.ref)).toMatchObject({ name: "renamed.txt" });
+    await c.release(two.ref);
+    await expect(a.get(two.ref)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect(await c.releaseScope("s:three")).toBe(1);
+    await expect(a.get(three.ref)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    // Not expired by a's clock: only the cache forgetting what b's sweep dropped keeps a honest.
+    expect((await b.sweep()).expired).toBe(1);
+    await expect(a.get(four.ref)).rejects.toMatchObject({ code: "NOT_FOUND" });
+    expect((await a.get(one.ref)).name).toBe("renamed.txt");
+    // A stage merging into the scope's attachment changes the cached record too.
+    const again = await b.stage(Buffer.from("one"), { scope: "s:one", persist: true });
+    expect(again.id).toBe(one.id);
+    expect(await a.get(one.ref)).toMatchObject({ persist: true, expiresAt: null });
   });
 
   it("never returns an attachment past its expiry, cached or not", async () => {

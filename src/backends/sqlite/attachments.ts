@@ -3,15 +3,19 @@ import type { AttachmentChanges } from "../../update-options.js";
 import type { AttachmentRecord, AttachmentTable, CommitResult, ListQuery, StagedAttachment } from "../manifest.js";
 import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
 import { toBlob, toRecord, toRow, type AttachmentRow, type BlobRow, type SqliteDatabase } from "./database.js";
+import type { RecordCache } from "./record-cache.js";
 import { ATTACHMENT_SQL as SQL, BLOB_SQL, PIN_SQL } from "./sql.js";
 
-/** Records kept by the lookup cache before it starts over. */
-const CACHED_RECORDS = 10_000;
+/** What a committed write tells the lookup cache: the records it made or changed, or those it dropped. */
+const putRecord = (result: CommitResult | "elsewhere" | AttachmentRecord | undefined, records: RecordCache) => {
+  if (result === undefined || result === "elsewhere") return;
+  records.put("record" in result ? result.record : result);
+};
+const forgetRecords = (dropped: AttachmentRecord | AttachmentRecord[] | undefined, records: RecordCache) => {
+  if (dropped !== undefined) records.forget(Array.isArray(dropped) ? dropped.map((record) => record.id) : [dropped.id]);
+};
 
 export class SqliteAttachments implements AttachmentTable {
-  private readonly cached = new Map<string, AttachmentRecord>();
-  private cachedVersion = "";
-
   constructor(private readonly db: SqliteDatabase) {}
 
   private byId(id: string): AttachmentRecord | undefined {
@@ -42,7 +46,7 @@ export class SqliteAttachments implements AttachmentTable {
       if (intentId !== null && db.statement(PIN_SQL.deleteIntent).run(intentId).changes === 0) throw intentReclaimed();
       if (staged.referencePath === null) db.statement(BLOB_SQL.insert).run(staged.digest, staged.size, staged.now);
       return this.attach(staged);
-    });
+    }, putRecord);
   }
 
   commitInline(staged: StagedAttachment, bytes: Uint8Array): Promise<(CommitResult & { wrote: boolean }) | "elsewhere"> {
@@ -56,7 +60,7 @@ export class SqliteAttachments implements AttachmentTable {
         return "elsewhere" as const;
       }
       return { ...this.attach(staged), wrote: blob === undefined };
-    });
+    }, putRecord);
   }
 
   /** Creates the attachment for a staged blob whose row exists, or merges into the scope's own. */
@@ -85,26 +89,18 @@ export class SqliteAttachments implements AttachmentTable {
   }
 
   /**
-   * Lookups go through an in-process cache of records, valid while the
-   * database's version is unchanged: any commit — this process's own or
-   * another's (SQLite's `data_version`) — empties it, so a released
-   * attachment is never returned, whichever process released it. Expiry is
-   * judged by the caller against its clock on every lookup.
+   * Lookups go through the connection's cache of records (record-cache.ts):
+   * kept exact by this process's own writes, emptied when another process
+   * commits, so a released attachment is never returned, whichever process
+   * released it. Expiry is judged by the caller against its clock.
    */
   get(id: string): Promise<AttachmentRecord | undefined> {
     return this.db.read("read the manifest", () => {
-      const version = this.db.version();
-      if (version !== this.cachedVersion) {
-        this.cached.clear();
-        this.cachedVersion = version;
-      }
-      const hit = this.cached.get(id);
+      const records = this.db.records;
+      const hit = records.get(id, this.db.dataVersion());
       if (hit !== undefined) return hit;
       const record = this.byId(id);
-      if (record !== undefined) {
-        if (this.cached.size >= CACHED_RECORDS) this.cached.clear();
-        this.cached.set(id, Object.freeze(record));
-      }
+      if (record !== undefined) records.put(record);
       return record;
     });
   }
@@ -126,7 +122,7 @@ export class SqliteAttachments implements AttachmentTable {
       const updated = applyChanges(record, changes, now);
       this.db.statement(SQL.rewrite).run(toRow(updated));
       return updated;
-    });
+    }, putRecord);
   }
 
   release(id: string, scope: string | undefined, now: number) {
@@ -134,19 +130,19 @@ export class SqliteAttachments implements AttachmentTable {
       const record = this.live(id, scope, now);
       if (record !== undefined) this.dropRow(record);
       return record;
-    });
+    }, forgetRecords);
   }
 
   releaseScope(scope: string, now: number) {
     return this.db.write("release the scope", () =>
       this.dropAll(this.db.statement<{ scope: string; now: number }, AttachmentRow>(SQL.liveOfScope).all({ scope, now }).map(toRecord)),
-    );
+    forgetRecords);
   }
 
   expireDue(now: number, limit: number) {
     return this.db.write("drop expired attachments", () =>
       this.dropAll(this.db.statement<[number, number], AttachmentRow>(SQL.due).all(now, limit).map(toRecord)),
-    );
+    forgetRecords);
   }
 
   listReferences(afterId: string | null, limit: number) {
@@ -160,7 +156,7 @@ export class SqliteAttachments implements AttachmentTable {
       const blob = this.db.statement<[string], BlobRow>(BLOB_SQL.get).get(digest);
       if (blob?.condemnedBy !== condemnedBy) return [];
       return this.dropAll(this.db.statement<[string], AttachmentRow>(SQL.managedOfBlob).all(digest).map(toRecord));
-    });
+    }, forgetRecords);
   }
 
   drop(id: string) {
@@ -168,6 +164,6 @@ export class SqliteAttachments implements AttachmentTable {
       const record = this.byId(id);
       if (record !== undefined) this.dropRow(record);
       return record;
-    });
+    }, forgetRecords);
   }
 }

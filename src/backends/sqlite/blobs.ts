@@ -95,7 +95,8 @@ export class SqliteBlobs implements BlobTable {
         forgotten.push(blob);
       }
       return forgotten;
-    });
+      // A kept row that lost its inline bytes changes what its attachments' records read.
+    }, (_forgotten, records) => records.clear());
   }
 
   spare(digests: readonly string[], writer: string) {
@@ -123,7 +124,7 @@ export class SqliteBlobs implements BlobTable {
       // Condemned inline bytes were found damaged: the waiting stage writes them to the blob store.
       this.db.statement(SQL.uninline).run(digest);
       return true;
-    });
+    }, (_revived, records) => records.clear());
   }
 
   readInline(digest: string) {

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { makeDirectorySync } from "../../make-directory.js";
 import { Mutex } from "../../mutex.js";
+import { RecordCache } from "./record-cache.js";
 import { migrate } from "./schema.js";
 
 /**
@@ -34,12 +35,8 @@ export interface SharedConnection {
   users: number;
   /** `db.prepare`, memoised by SQL text: a statement is prepared once per connection and reused. */
   prepare: Database.Database["prepare"];
-  /**
-   * Transactions this process committed on the connection. With SQLite's
-   * `data_version` (which counts other connections' commits only) it tells a
-   * reader whether anything may have changed since it last looked.
-   */
-  localWrites: number;
+  /** The lookup cache of attachment records, shared by every store on this connection (record-cache.ts). */
+  records: RecordCache;
 }
 const connections = new Map<string, SharedConnection>();
 
@@ -84,7 +81,7 @@ export async function openConnection(
   // retryWhileBusy. Reads in WAL mode take no lock another connection holds,
   // and a checkpoint that finds one reports it busy instead of waiting.
   const db = new Database(file, { timeout: SYNC_BUSY_WAIT_MS });
-  const connection: SharedConnection = { db, writes: new Mutex(), users: 1, prepare: memoisedPrepare(db), localWrites: 0 };
+  const connection: SharedConnection = { db, writes: new Mutex(), users: 1, prepare: memoisedPrepare(db), records: new RecordCache() };
   if (KEEP_NATIVE_OBJECTS) keptAlive.push(connection);
   try {
     fs.chmodSync(file, 0o600);

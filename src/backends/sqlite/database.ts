@@ -11,6 +11,7 @@ import type { StageMode } from "../../types.js";
 import type { AttachmentRecord, BlobRecord } from "../manifest.js";
 import { isBusy, retryWhileBusy, type SharedConnection } from "./connection.js";
 import { groupWrite } from "./group-commit.js";
+import type { RecordCache } from "./record-cache.js";
 
 export interface AttachmentRow {
   id: string;
@@ -103,20 +104,23 @@ export class SqliteDatabase {
 
   /**
    * One write: its own savepoint inside a write transaction that the writes
-   * of this process arriving with it share (see group-commit.ts).
+   * of this process arriving with it share (see group-commit.ts). A write
+   * that changes attachment records, or what they read (a blob's `inline`),
+   * tells the lookup cache in `committed` (see record-cache.ts).
    */
-  write<T>(what: string, fn: () => T): Promise<T> {
-    return groupWrite(this.open, this.busyTimeoutMs, what, fn);
+  write<T>(what: string, fn: () => T, committed?: (value: T, records: RecordCache) => void): Promise<T> {
+    const connection = this.open;
+    return groupWrite(connection, this.busyTimeoutMs, what, fn, committed && ((value) => committed(value, connection.records)));
   }
 
-  /**
-   * A token that changes whenever the database may have changed: a commit by
-   * this process (`localWrites`) or by another connection (`data_version`).
-   */
-  version(): string {
-    const connection = this.open;
-    const external = connection.prepare<[], { data_version: number }>("PRAGMA data_version").get()?.data_version;
-    return `${external}:${connection.localWrites}`;
+  /** The connection's lookup cache of attachment records. */
+  get records(): RecordCache {
+    return this.open.records;
+  }
+
+  /** SQLite's count of other connections' commits (`PRAGMA data_version`): it changes when another process commits. */
+  dataVersion(): number {
+    return this.open.prepare<[], { data_version: number }>("PRAGMA data_version").get()?.data_version ?? -1;
   }
 
   /**

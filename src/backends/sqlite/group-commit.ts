@@ -14,6 +14,8 @@ import { isBusy, retryWhileBusy, type SharedConnection } from "./connection.js";
 interface PendingWrite {
   what: string;
   fn: () => unknown;
+  /** Runs with the write's value right after the batch committed, before anything else can read (see record-cache.ts). */
+  committed: ((value: unknown) => void) | undefined;
   resolve(value: unknown): void;
   reject(err: unknown): void;
 }
@@ -22,10 +24,20 @@ type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
 
 const batches = new WeakMap<SharedConnection, PendingWrite[]>();
 
-/** Runs `fn` in a write transaction shared with the writes that arrive with it. */
-export function groupWrite<T>(connection: SharedConnection, busyTimeoutMs: number, what: string, fn: () => T): Promise<T> {
+/**
+ * Runs `fn` in a write transaction shared with the writes that arrive with
+ * it; `committed`, if given, runs with its value synchronously once the
+ * transaction has committed.
+ */
+export function groupWrite<T>(
+  connection: SharedConnection,
+  busyTimeoutMs: number,
+  what: string,
+  fn: () => T,
+  committed?: (value: T) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const write: PendingWrite = { what, fn, resolve: resolve as (value: unknown) => void, reject };
+    const write: PendingWrite = { what, fn, committed: committed as PendingWrite["committed"], resolve: resolve as (value: unknown) => void, reject };
     const pending = batches.get(connection);
     if (pending !== undefined) {
       pending.push(write);
@@ -84,7 +96,11 @@ async function commitBatch(connection: SharedConnection, busyTimeoutMs: number, 
     for (const write of batch) write.reject(ioError(write.what, err));
     return;
   }
-  connection.localWrites++;
+  // Before any promise settles: nothing can read in between (a lookup cache stays exact).
+  batch.forEach((write, i) => {
+    const outcome = outcomes[i] as Outcome;
+    if (outcome.ok) write.committed?.(outcome.value);
+  });
   batch.forEach((write, i) => {
     const outcome = outcomes[i] as Outcome;
     if (outcome.ok) write.resolve(outcome.value);
