@@ -9,7 +9,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { nodeFileSystem, openStore, sqliteManifest, type Attachment, type Store } from "../../src/index.js";
+import { nodeFileSystem, openStore, sqliteManifest, type StageResult, type Store } from "../../src/index.js";
 import { intent, staged } from "../../src/testing/manifest-fixtures.js";
 import { auditStore } from "../helpers/store-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
@@ -91,7 +91,7 @@ describe("lookup cache", () => {
     const c = await openStore({ dir, sweepInterval: false, clock: () => now });
     stores.push(a, b, c);
     const staged = await Promise.all(["one", "two", "three", "four"].map((text) => a.stage(Buffer.from(text), { scope: `s:${text}`, ttl: "1h", name: `${text}.txt` })));
-    const [one, two, three, four] = staged as [Attachment, Attachment, Attachment, Attachment];
+    const [one, two, three, four] = staged as [StageResult, StageResult, StageResult, StageResult] & StageResult[];
     for (const x of staged) expect((await a.get(x.ref)).name).toBe(x.name);
 
     await c.update(one.ref, { name: "renamed.txt", ttl: "1d" });
