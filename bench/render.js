@@ -282,7 +282,8 @@ export function render(results) {
         "the store is created through the public API, the rows are inserted in attache's own schema exactly as `commitStage` leaves them " +
         "(one attachment per distinct 4 KiB blob, `refs` = 1), and the store is reopened through the public API to check the counts. " +
         "Blob files exist for the attachments that expire. Every row is staged at T0 with a ttl; the store is reopened with a `clock` " +
-        "moved forward so that exactly 0, 1,000 or the larger count are expired. Each run works on a fresh copy of the manifest; " +
+        "moved forward so that exactly 0, 1,000, 10,000 or the larger count are expired. These blobs are files (a 4 KiB blob staged " +
+        "today would be inline, and its sweep would unlink nothing). Each run works on a fresh copy of the manifest; " +
         `${sw.reps} repetitions. "Following sweeps" are the sweeps run right after on the same store, with nothing left to do.`,
       table(
         ["Attachments", "Expired", "sweep() (median)", "min – max", "per expired", "following sweeps"],
@@ -297,6 +298,17 @@ export function render(results) {
       ),
       `Fixture build times: ${sw.fixtures.map((f) => `${f.total.toLocaleString("en-US")} rows in ${num(f.buildMs / 1000, 1)} s`).join(", ")}.`,
     );
+    if (sw.floor) {
+      const f = sw.floor;
+      const swept = sw.cases.find((c) => c.total === f.total && c.expired === f.expired)?.sweepMs.median;
+      p(
+        `The floor under the sweep of ${f.expired.toLocaleString("en-US")} expired among ${f.total.toLocaleString("en-US")}: the same ` +
+          `attachment rows dropped (their triggers keeping the running totals), their references and blob rows, 500 per transaction, ` +
+          `then the blob files unlinked — straight through better-sqlite3 and unlinkSync, with no fence and no pipeline ` +
+          `(bench/lib/sqlite-floor.js): ${fmtMs(f.ms.median)} (${range(f.ms)}), ${num((f.ms.median * 1000) / f.expired)} µs per expired attachment` +
+          (swept ? `; sweep() took ${fmtRatio(swept / f.ms.median)} the floor.` : "."),
+      );
+    }
     if (sw.failures?.length) p(`Failures: ${sw.failures.join("; ")}`);
   }
 

@@ -6,6 +6,7 @@
 // manifest's (src/backends/sqlite/sql.ts, schema version 8); the tables are
 // the ones attache created for the store.
 import { createHash } from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { REPO_DIR } from "./common.js";
@@ -74,4 +75,43 @@ export function lookupFloor(dir) {
     },
     close: () => db.close(),
   };
+}
+
+/**
+ * What a sweep of `expected` expired attachments must do at the least, with
+ * no fence and no pipeline: drop the due attachment rows (their triggers
+ * keep the running totals) and their blob references, 500 per transaction
+ * as the sweep does, then drop the blob rows, then unlink the blob files.
+ * `dir` is a fixture store (file blobs under blobs/sha256/). Returns ms.
+ */
+export function sweepFloor(dir, now, expected) {
+  const db = connect(path.join(dir, "manifest.db"));
+  const started = performance.now();
+  const due = db.prepare("SELECT id, digest FROM attachments WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT 500");
+  const dropAttachment = db.prepare("DELETE FROM attachments WHERE id = ?");
+  const dropRef = db.prepare("UPDATE blobs SET refs = refs - 1 WHERE digest = ? AND refs > 0");
+  const dropBlob = db.prepare("DELETE FROM blobs WHERE digest = ? AND refs = 0");
+  const expire = db.transaction(() => {
+    const rows = due.all(now);
+    for (const row of rows) {
+      dropAttachment.run(row.id);
+      dropRef.run(row.digest);
+    }
+    return rows.map((row) => row.digest);
+  });
+  const forget = db.transaction((digests) => {
+    for (const digest of digests) dropBlob.run(digest);
+  });
+  const digests = [];
+  for (;;) {
+    const batch = expire.immediate();
+    digests.push(...batch);
+    if (batch.length < 500) break;
+  }
+  for (let i = 0; i < digests.length; i += 500) forget.immediate(digests.slice(i, i + 500));
+  for (const digest of digests) fs.unlinkSync(path.join(dir, "blobs", "sha256", digest.slice(0, 2), digest.slice(2, 4), digest));
+  const ms = performance.now() - started;
+  db.close();
+  if (digests.length !== expected) throw new Error(`sweep floor dropped ${digests.length} attachments, expected ${expected}`);
+  return ms;
 }

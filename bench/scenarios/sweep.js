@@ -5,6 +5,7 @@
 import path from "node:path";
 import { emit, loadAttache, log, rotate, scenarioConfig, summary, syncDisks } from "../lib/common.js";
 import { clockFor, ensureFixture, withFixtureStore } from "../lib/manifest-fixture.js";
+import { sweepFloor } from "../lib/sqlite-floor.js";
 
 const config = scenarioConfig();
 const { tmp, totals, reps, steadySweeps = 5, expiredFraction = 0.1 } = config;
@@ -19,6 +20,10 @@ for (const total of totals) {
 }
 
 const runDir = path.join(tmp, "sweep-run");
+// The floor under the largest store's sweep of 10,000: the same rows and files dropped straight (bench/lib/sqlite-floor.js).
+const floorTotal = Math.max(...totals);
+const floorCase = cases.find((c) => c.total === floorTotal && c.expired === 10_000);
+const floorMs = [];
 const results = new Map(cases.map((c) => [`${c.total}/${c.expired}`, { ...c, wallMs: [], reportMs: [], steadyMs: [], reports: [] }]));
 const failures = [];
 
@@ -49,7 +54,18 @@ for (let rep = 0; rep < reps; rep++) {
   }
 }
 
+if (floorCase !== undefined) {
+  for (let rep = 0; rep < reps; rep++) {
+    log(`sweep: SQLite + unlink floor, repetition ${rep + 1}/${reps}`);
+    await withFixtureStore(fixtures[floorTotal], runDir, floorCase.expired, async (dir) => {
+      syncDisks();
+      floorMs.push(sweepFloor(dir, clockFor(floorCase.expired, floorCase.maxExpired), floorCase.expired));
+    });
+  }
+}
+
 emit({
+  floor: floorCase === undefined ? null : { total: floorTotal, expired: floorCase.expired, ms: summary(floorMs) },
   reps,
   fixtures: Object.values(fixtures),
   population: "manifest rows built directly in SQLite (see bench/lib/manifest-fixture.js)",

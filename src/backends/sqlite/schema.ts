@@ -11,7 +11,7 @@ import type { ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
 import { scopeMetricsOf, type ScopeTotals } from "../scope-totals.js";
 
 /** Bumped for every change below; each step migrates from the previous version. */
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS attachments (
@@ -283,6 +283,12 @@ CREATE TRIGGER IF NOT EXISTS blob_bytes_uninlined AFTER UPDATE OF inline ON blob
 END;
 `;
 
+/**
+ * Version 9: an index for the sweep's "ledger entries whose remote file
+ * expired" (without it each sweep read the whole uploads table).
+ */
+const UPLOAD_EXPIRY = `CREATE INDEX IF NOT EXISTS uploads_expiry ON uploads (expires_at) WHERE remote_id IS NOT NULL AND expires_at IS NOT NULL;`;
+
 function hasColumn(connection: SharedConnection, table: string, column: string): boolean {
   const columns = connection.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all();
   return columns.some((c) => c.name === column);
@@ -324,6 +330,7 @@ export function migrate(connection: SharedConnection): void {
       if (!hasColumn(connection, "blobs", "inline")) db.exec("ALTER TABLE blobs ADD COLUMN inline INTEGER NOT NULL DEFAULT 0");
       db.exec(INLINE_BLOBS);
     }
+    if (current < 9) db.exec(UPLOAD_EXPIRY);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
