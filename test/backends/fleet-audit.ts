@@ -132,15 +132,24 @@ export async function auditFleet(at: FleetLocation, held: Held[], admin: pg.Pool
       else out.problems.push(`object left in the bucket: ${key}`);
     }
     out.blobObjects = blobDigests.length;
-    const missing = liveDigests.filter((d) => !blobDigests.includes(d));
+    const table = (name: string) => `"${at.schema}".${name}`;
+    // Small blobs live in the manifest (inline rows, their bytes in blob_bytes): never an object beside them.
+    const inline = new Set((await admin.query<{ digest: string }>(`SELECT digest FROM ${table("blobs")} WHERE inline`)).rows.map((r) => r.digest));
+    const missing = liveDigests.filter((d) => !inline.has(d) && !blobDigests.includes(d));
     const unused = blobDigests.filter((d) => !liveDigests.includes(d));
-    if (missing.length > 0) out.problems.push(`live digests without an object under blobs/: ${missing.join(", ")}`);
+    const doubled = blobDigests.filter((d) => inline.has(d));
+    if (missing.length > 0) out.problems.push(`live digests without an object under blobs/ or inline bytes: ${missing.join(", ")}`);
     if (unused.length > 0) out.problems.push(`objects under blobs/ no live attachment uses: ${unused.join(", ")}`);
+    if (doubled.length > 0) out.problems.push(`inline blobs with an object under blobs/ too: ${doubled.join(", ")}`);
+    const badBytes = await admin.query<{ digest: string }>(
+      `SELECT b.digest FROM ${table("blobs")} b LEFT JOIN ${table("blob_bytes")} x ON x.digest = b.digest
+        WHERE b.inline AND (x.digest IS NULL OR encode(sha256(x.bytes), 'hex') <> b.digest OR length(x.bytes) <> b.size)`,
+    );
+    if (badBytes.rows.length > 0) out.problems.push(`inline blobs whose bytes are missing or wrong: ${badBytes.rows.map((r) => r.digest).join(", ")}`);
     for (const upload of at.server.pendingUploads()) {
       if (upload.key.startsWith(at.prefix)) out.problems.push(`multipart upload left: ${upload.key} (${upload.uploadId})`);
     }
 
-    const table = (name: string) => `"${at.schema}".${name}`;
     const condemned = await admin.query<{ digest: string }>(`SELECT digest FROM ${table("blobs")} WHERE condemned_by IS NOT NULL`);
     if (condemned.rows.length > 0) out.problems.push(`condemned blob rows left: ${condemned.rows.map((r) => r.digest).join(", ")}`);
     const intents = await admin.query<{ id: string }>(`SELECT id FROM ${table("intents")}`);

@@ -1,7 +1,7 @@
 /**
- * Sizes of the robustness and stress suites. Moderate by default, so the
- * whole suite runs in `npm test`; larger with `ATTACHE_STRESS=1`
- * (`npm run test:stress`).
+ * Sizes of the robustness and stress suites. Moderate by default (what
+ * `npm test` and `npm run test:stress` run, and CI); larger with
+ * `ATTACHE_STRESS=1 npm run test:stress`.
  */
 
 /** True when the suite runs in stress mode (`ATTACHE_STRESS=1`). */
