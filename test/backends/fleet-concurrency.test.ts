@@ -168,6 +168,7 @@ async function runProfile(profile: string, ms: number, options: { resetLog?: str
       `held ${held.length} (${held.length - sure.length} gone after a reset), checked ${sure.length}: lost ${audit.lost.length}, corrupt ${audit.corrupt.length}; ` +
       `${hashed.objects} blob objects hashed; after the sweep ${audit.liveAttachments} live attachments, ${audit.liveDigests} digests, ${audit.blobObjects} objects; ${violations.length} violations`,
   );
+  for (const violation of violations) console.log(`  violation: ${violation}`);
   return { results, violations, audit, ops };
 }
 

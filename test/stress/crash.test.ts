@@ -29,7 +29,8 @@ import { isAttacheError, openStore, type Store } from "../../src/index.js";
 import { requireDist, startWorker, type Worker } from "../helpers/processes.js";
 import { resetCounts, resetSince } from "../helpers/reset-log.js";
 import { scaled, STRESS } from "../helpers/scale.js";
-import { auditStore, hashFile, readManifest, sha256Hex } from "../helpers/store-audit.js";
+import { auditStore, hashFile, sha256Hex } from "../helpers/store-audit.js";
+import { explain, sweepPastGrace } from "../helpers/sweep-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), "crash-worker.mjs");
@@ -57,10 +58,6 @@ interface Expected {
 }
 
 type Pending = { kind: "release"; id: string } | { kind: "scope"; scope: string } | null;
-
-function explain(err: unknown): string {
-  return isAttacheError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
 
 /** Random in [0, n). Math.random is fine: the harness wants variety, and failures print what they saw. */
 const rand = (n: number) => Math.floor(Math.random() * n);
@@ -288,18 +285,7 @@ describe("crash harness", () => {
           await store.close();
         }
         // 4. A sweep past the grace period leaves nothing behind.
-        const later = Date.now() + HOUR;
-        const sweeper = await openStore({ dir, sweepInterval: false, clock: () => later, gracePeriod: GRACE_MS });
-        try {
-          await sweeper.sweep();
-        } catch (err) {
-          out.push(`${tag}: the sweep past the grace period fails: ${explain(err)}`);
-        } finally {
-          await sweeper.close();
-        }
-        out.push(...auditStore(dir, { hash: false, clean: { now: later, gracePeriodMs: GRACE_MS } }).violations.map((v) => `${tag}, after the sweep: ${v}`));
-        const rows = new Set(readManifest(dir).attachments.map((a) => a.id));
-        for (const id of expected.keys()) if (!rows.has(id)) out.push(`${tag}: the sweep dropped live attachment ${id}`);
+        out.push(...(await sweepPastGrace(dir, tag, expected.keys(), GRACE_MS)));
         return out;
       }
     }

@@ -31,17 +31,17 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { isAttacheError, openStore } from "../../src/index.js";
+import { openStore } from "../../src/index.js";
 import { countRows, diffDumps, dumpManifest, type ManifestDump } from "../helpers/manifest-dump.mjs";
 import { requireDist, startWorker } from "../helpers/processes.js";
 import { scaled, STRESS } from "../helpers/scale.js";
 import { auditStore, readManifest, sha256Hex } from "../helpers/store-audit.js";
+import { explain, sweepPastGrace } from "../helpers/sweep-audit.js";
 import { freshDir } from "../helpers/temp-dirs.js";
 import { openSqlite } from "../support/sqlite.js";
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), "group-commit-crash-worker.mjs");
 const KILLS = Number(process.env.ATTACHE_GROUP_COMMIT_KILLS ?? scaled(24, 300));
-const HOUR = 3_600_000;
 const GRACE_MS = 60_000;
 /** Past this many attachments, the oldest round's scopes are released (keeps each check small). */
 const MAX_TRACKED = 250;
@@ -73,10 +73,6 @@ interface Tracked {
 }
 
 const rand = (n: number) => Math.floor(Math.random() * n);
-
-function explain(err: unknown): string {
-  return isAttacheError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
 
 /** Attachment ids in rows of a dump's `attachments` table. */
 function attachmentIds(rows: string[] | undefined): Set<string> {
@@ -305,18 +301,7 @@ describe("group-commit crash", () => {
       } finally {
         await store.close();
       }
-      const later = Date.now() + HOUR;
-      const sweeper = await openStore({ dir, sweepInterval: false, clock: () => later, gracePeriod: GRACE_MS });
-      try {
-        await sweeper.sweep();
-      } catch (err) {
-        out.push(`${tag}: the sweep past the grace period fails: ${explain(err)}`);
-      } finally {
-        await sweeper.close();
-      }
-      out.push(...auditStore(dir, { hash: false, clean: { now: later, gracePeriodMs: GRACE_MS } }).violations.map((v) => `${tag}, after the sweep: ${v}`));
-      const live = new Set(readManifest(dir).attachments.map((a) => a.id));
-      for (const id of expected.keys()) if (!live.has(id)) out.push(`${tag}: the sweep dropped live attachment ${id}`);
+      out.push(...(await sweepPastGrace(dir, tag, expected.keys(), GRACE_MS)));
       return out;
     }
   });
