@@ -6,7 +6,12 @@ import { defineConfig } from "vitest/config";
  * which kill and race processes for tens of seconds each). Both run in CI;
  * `ATTACHE_STRESS=1 npm run test:stress` runs the harnesses at stress sizes.
  */
-const STRESS = ["test/stress/**/*.test.ts", "test/backends/fleet-crash.test.ts", "test/backends/fleet-concurrency.test.ts"];
+const STRESS = [
+  "test/stress/**/*.test.ts",
+  "test/backends/fleet-crash.test.ts",
+  "test/backends/fleet-concurrency.test.ts",
+  "test/backends/fleet-processes.test.ts",
+];
 const stressSet = process.env.ATTACHE_TEST_SET === "stress";
 
 export default defineConfig({

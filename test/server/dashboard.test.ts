@@ -2,9 +2,11 @@
  * The dashboard in a real browser (Debian's chromium through playwright-core)
  * against the real service (buildServer) on loopback: metrics, scopes, image
  * previews, names rendered as text, the admin's sweep, the sign-in field.
- * Also writes docs/dashboard.png.
+ * Takes a screenshot; with ATTACHE_UPDATE_SCREENSHOT=1 it becomes
+ * docs/dashboard.png (the README's), otherwise it goes to a temp directory.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +23,10 @@ if (!hasChromium) console.warn(`dashboard.test.ts skipped: no chromium at ${CHRO
 const ADMIN = "admin-token-for-the-dashboard-test";
 const ALICE = "alice-token-for-the-dashboard-test";
 const HOSTILE = '<img src=x onerror="window.__pwned=1">.txt';
-const SCREENSHOT = path.resolve(import.meta.dirname, "../../docs/dashboard.png");
+const SCREENSHOT =
+  process.env.ATTACHE_UPDATE_SCREENSHOT === "1"
+    ? path.resolve(import.meta.dirname, "../../docs/dashboard.png")
+    : path.join(fs.mkdtempSync(path.join(os.tmpdir(), "attache-dashboard-")), "dashboard.png");
 
 describe.skipIf(!hasChromium)("dashboard", () => {
   let browser: Browser;
