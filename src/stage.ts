@@ -368,7 +368,8 @@ async function writeBytes(ctx: StoreContext, bytes: Buffer, hashed: Hashed): Pro
 
 /**
  * A temp object of this handle's writer, known to it while in hand (its own
- * sweep leaves it alone), and — with a local cache — teeing every chunk into
+ * sweep leaves it alone), and — with a local cache and a blob store without
+ * local files — teeing every chunk into
  * a cached copy, so that the host that stages bytes has them as a local file
  * without reading them back (write-through).
  */
@@ -384,7 +385,8 @@ async function openWriter(ctx: StoreContext): Promise<StageWriter> {
   await owner.ready();
   const writer = await ctx.blobs.createWriter(owner.id);
   owner.temps.add(writer.tempName);
-  const copy = ctx.cache?.writeThrough();
+  // A blob store with local files has the bytes as a file already: the cache is for inline and remote bytes.
+  const copy = ctx.blobs.local === undefined ? ctx.cache?.writeThrough() : undefined;
   return {
     tempName: writer.tempName,
     write(chunk) {

@@ -39,11 +39,22 @@ export class Recency {
     }
   }
 
-  /** Records that this process handed out the copy of `digest` now. */
+  /**
+   * Records that this process handed out the copy of `digest` now. The map
+   * stays in hand-out order (an entry is moved to the end), so forgetting
+   * stops at the first recent entry, and past the limit the oldest go:
+   * constant work per call however many copies are handed out.
+   */
   markServed(digest: string): void {
     const now = this.clock();
+    this.served.delete(digest);
     this.served.set(digest, now);
-    if (this.served.size > SERVED_LIMIT) this.forgetOld(now);
+    if (this.served.size <= SERVED_LIMIT) return;
+    this.forgetOld(now);
+    for (const oldest of this.served.keys()) {
+      if (this.served.size <= SERVED_LIMIT) break;
+      this.served.delete(oldest);
+    }
   }
 
   /** True when this process handed out the copy of `digest` in the last few seconds. */
@@ -57,7 +68,11 @@ export class Recency {
     return Math.max(mtimeMs, this.served.get(digest) ?? -Infinity);
   }
 
+  /** Forgets hand-outs older than the grace period (the oldest come first). */
   forgetOld(now = this.clock()): void {
-    for (const [digest, at] of this.served) if (now - at >= SERVED_GRACE_MS) this.served.delete(digest);
+    for (const [digest, at] of this.served) {
+      if (now - at < SERVED_GRACE_MS) break;
+      this.served.delete(digest);
+    }
   }
 }
