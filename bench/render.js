@@ -352,7 +352,8 @@ export function render(results) {
       ),
     );
   }
-  if (s.fleet) p(renderFleet(s.fleet, results));
+  // A fleet section measured in this very run needs no date of its own (the top names the run).
+  if (s.fleet) p(renderFleet(s.fleet, results.meta?.mode === "full" ? undefined : results.meta));
   return `${out.join("\n").replace(/\n{3,}/g, "\n\n").trim()}\n`;
 }
 
