@@ -54,7 +54,9 @@ export function analyze(s) {
     for (const [key, label] of [
       ["attache stage(path) dedup hit", `Dedup hit: stage(path) of the same ${size} again`],
       ["attache stage(stream) dedup hit", `Dedup hit: stage(createReadStream) of the same ${size} again`],
+      ["attache stage(stream, checksum) dedup hit", `Dedup hit: stage(createReadStream, { checksum }) of the same ${size} again`],
     ]) {
+      if (t(key) == null) continue;
       figures.push(
         figure({
           id: key,
