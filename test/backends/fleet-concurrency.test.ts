@@ -43,18 +43,12 @@ const RACE_MS = scaled(2_500, 15_000);
 const GRACE = "1m";
 const PART_SIZE = 5 * 1024 * 1024;
 /**
- * The profiles whose odd slots commit big blobs by a multipart copy. Not those
- * that run verify(): s3rver completes a multipart upload by rewriting the
- * object's file in place (its putObject streams into the final path), so a
- * GET of a blob while a second host copies the same digest onto it (two hosts
- * committing one new digest at once both copy, as designed) reads a short
- * body, and verify reports the blob corrupt — seen once in verify-vs-stage,
- * never a lost or wrong attachment. AWS S3 makes a completed upload visible
- * whole; s3rver's plain CopyObject rewrites in place too, but within one
- * copy_file_range call. To enable everywhere once test/support/s3.ts has
- * s3rver write objects to a temp file and rename.
+ * Odd slots commit big blobs by a multipart copy, even slots by a plain
+ * CopyObject, so two hosts committing one new digest at once (both copy, as
+ * designed) race the two kinds. That needs the test server's whole-object
+ * writes (test/support/s3.ts): s3rver alone rewrites an object's file in
+ * place, and a host reading the blob meanwhile got a short body.
  */
-const MULTIPART_COPIES = ["sweep-vs-stage", "scope-vs-scope", "sweepers", "reset-vs-stage"];
 
 const postgres = postgresForTests();
 let server: S3TestServer | undefined;
@@ -115,8 +109,7 @@ async function runProfile(profile: string, ms: number, options: { resetLog?: str
       profile,
       gracePeriod: GRACE,
       partSize: PART_SIZE,
-      // Odd slots put big blobs in place by a multipart copy (see MULTIPART_COPIES).
-      ...(slot % 2 === 1 && MULTIPART_COPIES.includes(profile) ? { multipartCopyThreshold: PART_SIZE } : {}),
+      ...(slot % 2 === 1 ? { multipartCopyThreshold: PART_SIZE } : {}),
       ...options,
     });
   });

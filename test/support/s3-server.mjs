@@ -71,9 +71,67 @@ async function multipartAsS3Does(ctx, next) {
   return next();
 }
 
+const FilesystemStore = require(path.join(path.dirname(process.env.S3RVER_MODULE), "stores", "filesystem.js"));
+
+// s3rver writes an object's file in place, and answers a PUT before its bytes
+// reach the file: a reader sees an object half-written (a second host copying
+// a digest onto a blob another host reads gave a short body). S3 makes a PUT,
+// a copy and a completed multipart upload visible whole or not at all, and
+// readable once answered: write beside the object, then rename. The partial
+// file is never listed (its name does not end in the object suffix).
+{
+  const crypto = require("node:crypto");
+  const { pipeline } = require("node:stream/promises");
+  async function placeWhole(file, write) {
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const partial = file + "." + crypto.randomBytes(6).toString("hex") + ".partial";
+    try {
+      await write(partial);
+      await fs.promises.rename(partial, file);
+    } catch (err) {
+      await fs.promises.rm(partial, { force: true });
+      throw err;
+    }
+  }
+  FilesystemStore.prototype.putObject = async function putObject(object) {
+    const hash = crypto.createHash("md5");
+    let size = 0;
+    const content = Buffer.isBuffer(object.content) ? [object.content] : object.content;
+    await placeWhole(this.getResourcePath(object.bucket, object.key, "object"), (partial) =>
+      pipeline(content, async function* (chunks) {
+        for await (const chunk of chunks) {
+          hash.update(chunk);
+          size += chunk.length;
+          yield chunk;
+        }
+      }, fs.createWriteStream(partial)));
+    const md5 = hash.digest("hex");
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size, md5 };
+  };
+  const { ALLOWED_METADATA } = require(path.join(path.dirname(process.env.S3RVER_MODULE), "models", "object.js"));
+  // Its two small files too: a reader must not see an empty .md5 (an ETag of "") while one is rewritten.
+  FilesystemStore.prototype.putMetadata = async function putMetadata(bucket, key, metadata, md5) {
+    const kept = Object.entries(metadata).filter(([name]) => ALLOWED_METADATA.includes(name) || name.startsWith("x-amz-meta-"));
+    if (md5) await placeWhole(this.getResourcePath(bucket, key, "object.md5"), (partial) => fs.promises.writeFile(partial, md5));
+    await placeWhole(this.getResourcePath(bucket, key, "metadata.json"), (partial) =>
+      fs.promises.writeFile(partial, JSON.stringify(Object.fromEntries(kept), null, 2)));
+  };
+  FilesystemStore.prototype.copyObject = async function copyObject(srcBucket, srcKey, destBucket, destKey, replacementMetadata) {
+    const source = this.getResourcePath(srcBucket, srcKey, "object");
+    const dest = this.getResourcePath(destBucket, destKey, "object");
+    if (source !== dest) await placeWhole(dest, (partial) => fs.promises.copyFile(source, partial));
+    if (replacementMetadata) await this.putMetadata(destBucket, destKey, replacementMetadata);
+    else if (source !== dest) {
+      await Promise.all(["metadata.json", "object.md5"].map((kind) =>
+        placeWhole(this.getResourcePath(destBucket, destKey, kind), (partial) => fs.promises.copyFile(this.getResourcePath(srcBucket, srcKey, kind), partial))));
+    }
+    return this.getMetadata(destBucket, destKey);
+  };
+}
+
 if (process.env.S3RVER_KEEP_DIRS === "1") {
   // s3rver's deleteObject without its "clean up empty directories" loop.
-  const FilesystemStore = require(path.join(path.dirname(process.env.S3RVER_MODULE), "stores", "filesystem.js"));
   FilesystemStore.prototype.deleteObject = async function deleteObject(bucket, key) {
     await Promise.all(["object", "object.md5", "metadata.json"].map((kind) =>
       fs.promises.unlink(this.getResourcePath(bucket, key, kind)).catch((err) => { if (err.code !== "ENOENT") throw err; })));

@@ -19,8 +19,13 @@
  *     and {@link S3TestServer.pendingUploads} can check that no multipart
  *     upload is left behind. `emulateMultipart: false` is plain s3rver, for
  *     the tests that show the product copes with a server lacking them;
- *   - IfNoneMatch is ignored and a PUT in progress is visible half-written:
- *     the product relies on neither, so nothing is done about them;
+ *   - IfNoneMatch is ignored: the product does not rely on it;
+ *   - objects are written in place and a PUT is answered before its bytes
+ *     are in the file, so a reader could see an object half-written (a host
+ *     reading a blob while another copied the same digest onto it got a
+ *     short body). S3 makes a PUT, a copy and a completed multipart upload
+ *     visible whole or not at all: the child writes every object (and its
+ *     .md5 and metadata files) beside its final name and renames it;
  *   - DeleteObject removes the key's parent directories once empty, racing
  *     with a PUT into the same "folder": the PUT's file stream then fails
  *     with ENOENT on an unhandled 'error' event and the whole server exits
