@@ -70,18 +70,21 @@ export async function freeBlobsOf(ctx: StoreContext, records: AttachmentRecord[]
 
 /**
  * Where the attachment's bytes are a local file on this host right now: the
- * reference file, the blob's file, or a cached copy; `null` when there is
- * none (remote bytes not fetched here).
+ * reference file, the blob's file, or a cached copy of remote bytes; `null`
+ * when there is none (remote bytes not fetched here), and for bytes inside
+ * the manifest, whose copy is `resolve()`'s and `lease()`'s to hand out (not
+ * looked for on every get(): a lookup by primary key costs about as much as
+ * that lstat).
  */
 export function localFileOf(ctx: StoreContext, record: AttachmentRecord): string | null {
   if (record.referencePath !== null) return record.referencePath;
-  if (record.inline === true) return ctx.cache?.pathIfCached(record.digest, record.size) ?? null;
+  if (record.inline === true) return null;
   if (ctx.blobs.local !== undefined) return ctx.blobs.local.pathOf(record.digest);
   return ctx.cache?.pathIfCached(record.digest, record.size) ?? null;
 }
 
-/** The public, frozen view of a manifest record. */
-export function toAttachment(ctx: StoreContext, record: AttachmentRecord): Attachment {
+/** The public, frozen view of a manifest record; `path` when the caller has just made sure of a local file. */
+export function toAttachment(ctx: StoreContext, record: AttachmentRecord, path?: string): Attachment {
   return Object.freeze({
     ref: refOf(record.id),
     id: record.id,
@@ -91,7 +94,7 @@ export function toAttachment(ctx: StoreContext, record: AttachmentRecord): Attac
     contentType: record.contentType,
     digest: `sha256:${record.digest}`,
     checksum: record.digest,
-    path: localFileOf(ctx, record),
+    path: path ?? localFileOf(ctx, record),
     mode: record.mode,
     persist: record.persist,
     ttlMs: record.ttlMs,

@@ -211,7 +211,10 @@ class AttacheStore implements Store {
 
   resolve(ref: string, scope?: string): Promise<{ path: string; attachment: Attachment }> {
     return this.track(() =>
-      this.readingLive(ref, scope, async (record) => ({ path: await localPathOf(this.ctx, record), attachment: toAttachment(this.ctx, record) })),
+      this.readingLive(ref, scope, async (record) => {
+        const path = await localPathOf(this.ctx, record);
+        return { path, attachment: toAttachment(this.ctx, record, path) };
+      }),
     );
   }
 
@@ -258,7 +261,7 @@ class AttacheStore implements Store {
         return Object.freeze({
           id: leaseId,
           path: leased,
-          attachment: toAttachment(ctx, record),
+          attachment: toAttachment(ctx, record, file),
           expiresAt: new Date(expiresAt),
           release,
           [Symbol.asyncDispose]: release,

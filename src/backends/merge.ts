@@ -1,6 +1,6 @@
 import { AttacheError } from "../errors.js";
 import type { AttachmentChanges } from "../update-options.js";
-import type { AttachmentRecord, StagedAttachment } from "./manifest.js";
+import type { AttachmentRecord, BlobRecord, StagedAttachment } from "./manifest.js";
 
 /**
  * `commitStage` found its intent gone: a sweep took the stage for a crash
@@ -12,6 +12,22 @@ export function intentReclaimed(): AttacheError {
     "IO_ERROR",
     "The stage took longer than the store's gracePeriod and a sweep reclaimed it as a crash leftover; nothing was kept. Stage the source again, or raise gracePeriod.",
   );
+}
+
+/**
+ * The record as every backend returns it: `inline: true` when its bytes are
+ * inline in the manifest (a managed blob whose row says so; a reference
+ * never is), no `inline` key otherwise.
+ */
+export function withInlineFlag(record: AttachmentRecord, inline: boolean): AttachmentRecord {
+  const { inline: _asRead, ...rest } = record;
+  return inline && rest.referencePath === null ? { ...rest, inline: true } : rest;
+}
+
+/** A blob row as every backend returns it: `inline: true` only when its bytes are inline, no key otherwise. */
+export function blobWithInlineFlag(row: Omit<BlobRecord, "inline"> & { inline?: unknown }, inline: boolean): BlobRecord {
+  const { inline: _asRead, ...blob } = row;
+  return inline ? { ...blob, inline: true } : blob;
 }
 
 /** True while the attachment is live at `now`. */

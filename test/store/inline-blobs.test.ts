@@ -29,7 +29,7 @@ const blobFiles = (dir: string): string[] =>
 const temps = (dir: string): string[] => (fs.existsSync(path.join(dir, "tmp")) ? fs.readdirSync(path.join(dir, "tmp")) : []);
 
 describe("inline blobs", () => {
-  it("keeps small bytes in the manifest: no file, no temp, path null until resolve writes a read-only copy", async () => {
+  it("keeps small bytes in the manifest: no file, no temp, path null; resolve writes a read-only copy", async () => {
     const dir = freshDir("inline");
     const store = await open(dir);
     const a = await store.stage(Buffer.from("a small note"), { scope: "chat:1", name: "note.txt" });
@@ -42,11 +42,15 @@ describe("inline blobs", () => {
     for await (const chunk of await store.open(a.ref)) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).toString()).toBe("a small note");
 
-    const { path: copy } = await store.resolve(a.ref);
+    const { path: copy, attachment } = await store.resolve(a.ref);
     expect(fs.readFileSync(copy, "utf8")).toBe("a small note");
     expect(fs.statSync(copy).mode & 0o777).toBe(0o400);
     expect(copy.startsWith(path.join(dir, "cache"))).toBe(true);
-    expect((await store.get(a.ref)).path).toBe(copy);
+    expect(attachment.path).toBe(copy);
+    // get() does not look for the copy: the bytes' home is the manifest.
+    expect((await store.get(a.ref)).path).toBeNull();
+    await using lease = await store.lease(a.ref);
+    expect([lease.path, lease.attachment.path]).toEqual([copy, copy]);
     expect((await store.metrics()).storedBytes).toBe(12);
     expect(auditStore(dir).violations).toEqual([]);
   });

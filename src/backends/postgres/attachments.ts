@@ -39,7 +39,7 @@
  */
 import type { AttachmentChanges } from "../../update-options.js";
 import type { AttachmentRecord, AttachmentTable, BlobRecord, CommitResult, ListQuery, StagedAttachment } from "../manifest.js";
-import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
+import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord, withInlineFlag } from "../merge.js";
 import { attachmentValues, limitOf, toRecord, type AttachmentRow, type PostgresDatabase, type Session } from "./database.js";
 
 /** Where a blob row's bytes are, and whether it is condemned. */
@@ -50,8 +50,7 @@ interface Placement {
 
 /** A commit's result, its record saying whether the blob's bytes are inline (no `inline` key when they are not, as read). */
 function withInline(result: CommitResult, inline: boolean): CommitResult {
-  const { inline: _asRead, ...record } = result.record;
-  return { record: inline && record.referencePath === null ? { ...record, inline: true } : record, merged: result.merged };
+  return { record: withInlineFlag(result.record, inline), merged: result.merged };
 }
 
 export class PostgresAttachments implements AttachmentTable {

@@ -17,6 +17,7 @@ import type { Pool, PoolClient, QueryResultRow } from "pg";
 import { ioError } from "../../errors.js";
 import type { StageMode } from "../../types.js";
 import type { AttachmentRecord, BlobRecord } from "../manifest.js";
+import { blobWithInlineFlag, withInlineFlag } from "../merge.js";
 import { endsConnection, mayRunAgain, postgresFailure } from "./failures.js";
 import type { Statements } from "./sql.js";
 
@@ -184,8 +185,7 @@ export type AttachmentRow = Omit<AttachmentRecord, "metadata" | "mode" | "inline
 /** An attachment row as a record: `inline: true` only for a managed blob whose bytes are inline, no key otherwise (as SQLite's). */
 export function toRecord(row: AttachmentRow): AttachmentRecord {
   const { inline, ...rest } = row;
-  const record: AttachmentRecord = { ...rest, mode: row.mode as StageMode, metadata: JSON.parse(row.metadata) as Record<string, unknown> };
-  return inline === true && row.referencePath === null ? { ...record, inline: true } : record;
+  return withInlineFlag({ ...rest, mode: row.mode as StageMode, metadata: JSON.parse(row.metadata) as Record<string, unknown> }, inline === true);
 }
 
 /** A blob row as the statements select it: `inline` is a boolean. */
@@ -195,9 +195,7 @@ export type BlobRow = Omit<BlobRecord, "inline"> & { inline: boolean };
 export function toBlob(row: BlobRow): BlobRecord;
 export function toBlob(row: BlobRow | undefined): BlobRecord | undefined;
 export function toBlob(row: BlobRow | undefined): BlobRecord | undefined {
-  if (row === undefined) return undefined;
-  const { inline, ...blob } = row;
-  return inline ? { ...blob, inline: true } : blob;
+  return row === undefined ? undefined : blobWithInlineFlag(row, row.inline);
 }
 
 /** The parameters of an attachment row, in the order of `ATTACHMENT_FIELDS`. */

@@ -1,7 +1,7 @@
 /** The SQLite manifest's attachments room: what scopes hold. */
 import type { AttachmentChanges } from "../../update-options.js";
 import type { AttachmentRecord, AttachmentTable, CommitResult, ListQuery, StagedAttachment } from "../manifest.js";
-import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord } from "../merge.js";
+import { applyChanges, intentReclaimed, isLive, mergeStaging, newRecord, withInlineFlag } from "../merge.js";
 import { toBlob, toRecord, toRow, type AttachmentRow, type BlobRow, type SqliteDatabase } from "./database.js";
 import type { RecordCache } from "./record-cache.js";
 import { ATTACHMENT_SQL as SQL, BLOB_SQL, PIN_SQL } from "./sql.js";
@@ -66,9 +66,8 @@ export class SqliteAttachments implements AttachmentTable {
   /** Creates the attachment for a staged blob whose row exists, or merges into the scope's own. */
   private attach(staged: StagedAttachment): CommitResult {
     const { record, merged } = this.attachRow(staged);
-    const { inline: _asRead, ...rest } = record;
-    const inline = rest.referencePath === null && toBlob(this.db.statement<[string], BlobRow>(BLOB_SQL.get).get(staged.digest))?.inline === true;
-    return { record: inline ? { ...rest, inline: true } : rest, merged };
+    const inline = record.referencePath === null && toBlob(this.db.statement<[string], BlobRow>(BLOB_SQL.get).get(staged.digest))?.inline === true;
+    return { record: withInlineFlag(record, inline), merged };
   }
 
   private attachRow(staged: StagedAttachment): CommitResult {

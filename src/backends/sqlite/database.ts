@@ -9,6 +9,7 @@ import type Database from "better-sqlite3";
 import { ioError } from "../../errors.js";
 import type { StageMode } from "../../types.js";
 import type { AttachmentRecord, BlobRecord } from "../manifest.js";
+import { blobWithInlineFlag, withInlineFlag } from "../merge.js";
 import { isBusy, retryWhileBusy, type SharedConnection } from "./connection.js";
 import { groupWrite } from "./group-commit.js";
 import type { RecordCache } from "./record-cache.js";
@@ -37,7 +38,7 @@ export interface AttachmentRow {
 export type BlobRow = Omit<BlobRecord, "inline"> & { inline?: number | boolean | null };
 
 export function toRecord(row: AttachmentRow): AttachmentRecord {
-  return {
+  const record: AttachmentRecord = {
     id: row.id,
     scope: row.scope,
     digest: row.digest,
@@ -53,17 +54,15 @@ export function toRecord(row: AttachmentRow): AttachmentRecord {
     expiresAt: row.expires_at,
     source: row.source,
     metadata: JSON.parse(row.metadata) as Record<string, unknown>,
-    ...(row.inline === 1 && row.reference_path === null ? { inline: true } : {}),
   };
+  return withInlineFlag(record, row.inline === 1);
 }
 
 /** A blobs row as read (`inline` 0 or 1) → a BlobRecord (`inline: true` only when it is). */
 export function toBlob(row: BlobRow): BlobRecord;
 export function toBlob(row: BlobRow | undefined): BlobRecord | undefined;
 export function toBlob(row: BlobRow | undefined): BlobRecord | undefined {
-  if (row === undefined) return undefined;
-  const { inline, ...blob } = row;
-  return inline === 1 || inline === true ? { ...blob, inline: true } : blob;
+  return row === undefined ? undefined : blobWithInlineFlag(row, row.inline === 1 || row.inline === true);
 }
 
 export function toRow(record: AttachmentRecord): AttachmentRow {

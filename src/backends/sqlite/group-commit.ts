@@ -61,49 +61,35 @@ export async function settleWrites(connection: SharedConnection): Promise<void> 
   await connection.writes.run(async () => undefined);
 }
 
+/** One write's outcome; a busy database rethrows, failing the whole batch, which is retried from the start. */
+function attempt(run: () => unknown): Outcome {
+  try {
+    return { ok: true, value: run() };
+  } catch (err) {
+    if (isBusy(err)) throw err;
+    return { ok: false, err };
+  }
+}
+
 async function commitBatch(connection: SharedConnection, busyTimeoutMs: number, batch: PendingWrite[]): Promise<void> {
+  const db = connection.db;
   let outcomes: Outcome[] = [];
   try {
     await retryWhileBusy(busyTimeoutMs, () => {
-      outcomes = [];
-      if (batch.length === 1) {
-        // A lone write is the whole transaction: no savepoint to pay for.
-        const write = batch[0] as PendingWrite;
-        try {
-          outcomes.push({ ok: true, value: connection.db.transaction(write.fn).immediate() });
-        } catch (err) {
-          if (isBusy(err)) throw err;
-          outcomes.push({ ok: false, err });
-        }
-        return;
-      }
-      connection.db
-        .transaction(() => {
-          for (const write of batch) {
-            try {
-              // A nested transaction is a savepoint: a write that throws is undone alone.
-              outcomes.push({ ok: true, value: connection.db.transaction(write.fn)() });
-            } catch (err) {
-              // A busy database fails the whole batch, which is retried from the start.
-              if (isBusy(err)) throw err;
-              outcomes.push({ ok: false, err });
-            }
-          }
-        })
-        .immediate();
+      // A lone write is the whole transaction: no savepoint to pay for.
+      if (batch.length === 1) outcomes = [attempt(() => db.transaction((batch[0] as PendingWrite).fn).immediate())];
+      // A nested transaction is a savepoint: a write that throws is undone alone.
+      else db.transaction(() => (outcomes = batch.map((write) => attempt(db.transaction(write.fn))))).immediate();
     });
   } catch (err) {
     for (const write of batch) write.reject(ioError(write.what, err));
     return;
   }
-  // Before any promise settles: nothing can read in between (a lookup cache stays exact).
+  // A promise's reactions run only after this loop: nothing can read between the commit and a `committed` (a lookup cache stays exact).
   batch.forEach((write, i) => {
     const outcome = outcomes[i] as Outcome;
-    if (outcome.ok) write.committed?.(outcome.value);
-  });
-  batch.forEach((write, i) => {
-    const outcome = outcomes[i] as Outcome;
-    if (outcome.ok) write.resolve(outcome.value);
-    else write.reject(ioError(write.what, outcome.err));
+    if (!outcome.ok) return write.reject(ioError(write.what, outcome.err));
+    write.committed?.(outcome.value);
+    write.resolve(outcome.value);
   });
 }

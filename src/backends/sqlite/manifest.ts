@@ -19,17 +19,23 @@ import { ioError } from "../../errors.js";
 import type { Manifest, ManifestMetrics, ManifestScopeMetrics } from "../manifest.js";
 import { SqliteAttachments } from "./attachments.js";
 import { SqliteBlobs } from "./blobs.js";
-import { openConnection, releaseConnection, truncateWal } from "./connection.js";
+import { openConnection, releaseConnection, truncateWal, type SharedConnection } from "./connection.js";
 import { SqliteDatabase } from "./database.js";
 import { settleWrites } from "./group-commit.js";
 import { SqlitePins } from "./pins.js";
 import { readLargestScopes, readMetrics, readScopeMetrics } from "./schema.js";
 import { RESET_SQL } from "./sql.js";
+import { SqliteUploads } from "./uploads.js";
 
 /** Free pages handed back to the filesystem per transaction of `reclaimSpace()` (4 MiB at the default page size), and transactions per call. */
 const VACUUM_PAGES = 1024;
 const VACUUM_ROUNDS = 64;
-import { SqliteUploads } from "./uploads.js";
+
+/** The file's free pages, or 0 when it cannot give them back (made before `auto_vacuum = INCREMENTAL`). */
+function freePages(connection: SharedConnection): number {
+  if (connection.prepare<[], { auto_vacuum: number }>("PRAGMA auto_vacuum").get()?.auto_vacuum !== 2) return 0;
+  return connection.prepare<[], { freelist_count: number }>("PRAGMA freelist_count").get()?.freelist_count ?? 0;
+}
 
 export interface SqliteManifestOptions {
   /** The database file, e.g. `<dir>/manifest.db`. */
@@ -118,18 +124,12 @@ class SqliteManifest implements Manifest {
    */
   async reclaimSpace(): Promise<void> {
     // Most sweeps free no page: a read finds that out without taking the write lock.
-    const free = await this.db.read("read the manifest", () => {
-      const db = this.db.open;
-      if (db.prepare<[], { auto_vacuum: number }>("PRAGMA auto_vacuum").get()?.auto_vacuum !== 2) return 0;
-      return db.prepare<[], { freelist_count: number }>("PRAGMA freelist_count").get()?.freelist_count ?? 0;
-    });
-    if (free === 0) return;
+    if ((await this.db.read("read the manifest", () => freePages(this.db.open))) === 0) return;
     for (let round = 0; round < VACUUM_ROUNDS; round++) {
       const left = await this.db.write("give free pages back to the filesystem", () => {
-        const db = this.db.open;
-        if (db.prepare<[], { auto_vacuum: number }>("PRAGMA auto_vacuum").get()?.auto_vacuum !== 2) return 0;
-        db.db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES})`);
-        return db.prepare<[], { freelist_count: number }>("PRAGMA freelist_count").get()?.freelist_count ?? 0;
+        if (freePages(this.db.open) === 0) return 0;
+        this.db.open.db.exec(`PRAGMA incremental_vacuum(${VACUUM_PAGES})`);
+        return freePages(this.db.open);
       });
       if (left === 0) return;
     }
