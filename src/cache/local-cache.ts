@@ -310,7 +310,6 @@ class FileCache implements LocalCache {
     this.usedBytes = sumOf(copies);
     let excess = this.usedBytes - this.maxBytes;
     if (excess <= 0) return removed;
-    this.recency.forgetOld();
     const lastUse = (copy: CachedCopy) => this.recency.lastUse(copy.digest, copy.mtimeMs);
     copies.sort((a, b) => lastUse(a) - lastUse(b));
     for (let start = 0; start < copies.length && excess > 0 && this.closing === undefined; start += QUERY_BATCH) {

@@ -7,16 +7,17 @@
  * own evictions spare them (see local-cache.ts).
  */
 import type { FileSystem } from "../fs-seam.js";
+import { Generations } from "../generations.js";
 
 /** A copy's mtime is moved at most this often. */
 const TOUCH_INTERVAL_MS = 60_000;
 /** How long a path handed out by this process is spared by its evictions. */
 const SERVED_GRACE_MS = 5_000;
-/** Past this many remembered hand-outs, the old ones are forgotten. */
+/** Past this many remembered hand-outs, the older half is forgotten (generations.ts). */
 const SERVED_LIMIT = 4096;
 
 export class Recency {
-  private readonly served = new Map<string, number>();
+  private readonly served = new Generations<string, number>(SERVED_LIMIT);
 
   constructor(
     private readonly fs: FileSystem,
@@ -40,21 +41,13 @@ export class Recency {
   }
 
   /**
-   * Records that this process handed out the copy of `digest` now. The map
-   * stays in hand-out order (an entry is moved to the end), so forgetting
-   * stops at the first recent entry, and past the limit the oldest go:
-   * constant work per call however many copies are handed out.
+   * Records that this process handed out the copy of `digest` now; constant
+   * work however many copies are handed out. Of many hand-outs in a few
+   * seconds (more than the limit), the older ones may be forgotten early:
+   * an eviction may then take their copies, as it may any path from `resolve()`.
    */
   markServed(digest: string): void {
-    const now = this.clock();
-    this.served.delete(digest);
-    this.served.set(digest, now);
-    if (this.served.size <= SERVED_LIMIT) return;
-    this.forgetOld(now);
-    for (const oldest of this.served.keys()) {
-      if (this.served.size <= SERVED_LIMIT) break;
-      this.served.delete(oldest);
-    }
+    this.served.set(digest, this.clock());
   }
 
   /** True when this process handed out the copy of `digest` in the last few seconds. */
@@ -66,13 +59,5 @@ export class Recency {
   /** A listed copy's recency: its mtime, or this process's last hand-out if later. */
   lastUse(digest: string, mtimeMs: number): number {
     return Math.max(mtimeMs, this.served.get(digest) ?? -Infinity);
-  }
-
-  /** Forgets hand-outs older than the grace period (the oldest come first). */
-  forgetOld(now = this.clock()): void {
-    for (const [digest, at] of this.served) {
-      if (now - at < SERVED_GRACE_MS) break;
-      this.served.delete(digest);
-    }
   }
 }

@@ -16,15 +16,17 @@
  *
  * Expiry is judged by the caller against its clock on every lookup, so a
  * cached record that expires meanwhile is never returned as live. At most
- * {@link CACHED_RECORDS} records are kept; past that the oldest go.
+ * {@link CACHED_RECORDS} records are kept; past that the older half goes
+ * (generations.ts: constant work per lookup).
  */
+import { Generations } from "../../generations.js";
 import type { AttachmentRecord } from "../manifest.js";
 
 /** Records kept before the oldest are dropped. */
 const CACHED_RECORDS = 10_000;
 
 export class RecordCache {
-  private readonly records = new Map<string, AttachmentRecord>();
+  private readonly records = new Generations<string, AttachmentRecord>(CACHED_RECORDS);
   private dataVersion = -1;
 
   /** The cached record of `id`, after emptying the cache if another connection committed since (`dataVersion`). */
@@ -38,11 +40,6 @@ export class RecordCache {
 
   /** Keeps a record read or written at the current `dataVersion`. */
   put(record: AttachmentRecord): void {
-    this.records.delete(record.id);
-    if (this.records.size >= CACHED_RECORDS) {
-      const oldest = this.records.keys().next();
-      if (oldest.done !== true) this.records.delete(oldest.value);
-    }
     this.records.set(record.id, Object.freeze({ ...record }));
   }
 
