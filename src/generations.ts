@@ -1,9 +1,9 @@
 /**
  * A map bounded by forgetting its older half at once. Writes go to a young
  * generation; once it holds `limit / 2` entries it becomes the old one and
- * the previous old one is dropped. A read that finds an entry in the old
- * generation moves it to the young one, so entries in use stay. Every
- * operation is O(1).
+ * the previous old one is dropped. A read changes nothing (the cache
+ * recency's eviction reads every entry while it sorts), so an entry stays
+ * by being set again. Every operation is O(1).
  *
  * A Map kept in insertion order and trimmed from the front is not: V8 keeps
  * a hole for each deleted entry until it rebuilds the table, and finding
@@ -26,11 +26,7 @@ export class Generations<K, V> {
   }
 
   get(key: K): V | undefined {
-    const young = this.young.get(key);
-    if (young !== undefined) return young;
-    const old = this.old.get(key);
-    if (old !== undefined) this.set(key, old);
-    return old;
+    return this.young.get(key) ?? this.old.get(key);
   }
 
   set(key: K, value: V): void {

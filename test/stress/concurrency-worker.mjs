@@ -158,16 +158,12 @@ const ops = {
         count("lease:fileGoneAfterReset");
         return;
       }
+      if (err?.code !== "ENOENT") throw err;
       // A short lease (50–550 ms) may end before the read under load; then nothing holds the copy of an inline blob.
-      if (err?.code === "ENOENT" && Date.now() >= lease.expiresAt.getTime()) {
-        count("lease:expiredBeforeRead");
-        return;
-      }
-      if (err?.code === "ENOENT") {
-        violations.push(`leased file of ${target.ref} gone ${lease.expiresAt.getTime() - Date.now()} ms before its lease ends: ${lease.path}`);
-        return;
-      }
-      throw err;
+      const left = lease.expiresAt.getTime() - Date.now();
+      if (left <= 0) count("lease:expiredBeforeRead");
+      else violations.push(`leased file of ${target.ref} gone ${left} ms before its lease ends: ${lease.path}`);
+      return;
     }
     const digest = sha256(file);
     const want = useOwn ? target.digest : target.checksum;

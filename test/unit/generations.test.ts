@@ -13,13 +13,22 @@ describe("Generations", () => {
     expect(map.size).toBeGreaterThanOrEqual(5);
   });
 
-  it("keeps an entry that is read while newer ones arrive", () => {
+  it("keeps an entry set again while newer ones arrive; a read does not move it", () => {
     const map = new Generations<string, number>(4);
     map.set("kept", 1);
     for (let i = 0; i < 100; i++) {
       map.set(`other${i}`, i);
+      map.set("kept", 1);
       expect(map.get("kept")).toBe(1);
     }
+    map.set("read only", 2);
+    map.set("one more", 3);
+    expect(map.get("read only")).toBe(2); // among the latest half
+    for (let i = 0; i < 4; i++) {
+      map.set(`more${i}`, i);
+      map.get("read only");
+    }
+    expect(map.get("read only")).toBeUndefined();
   });
 
   it("returns the latest value of a key set again, never the one it replaced", () => {

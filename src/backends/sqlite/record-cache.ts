@@ -22,7 +22,7 @@
 import { Generations } from "../../generations.js";
 import type { AttachmentRecord } from "../manifest.js";
 
-/** Records kept before the oldest are dropped. */
+/** The most records kept (generations.ts). */
 const CACHED_RECORDS = 10_000;
 
 export class RecordCache {
