@@ -174,7 +174,20 @@ export async function startS3rver({ bucket, emulateMultipart = true, keepEmptyDi
     pendingUploads(name = bucket) {
       const root = path.join(dir, name, "._S3rver_uploads");
       if (!fs.existsSync(root)) return [];
-      return fs.readdirSync(root).map((uploadId) => ({ uploadId, key: fs.readFileSync(path.join(root, uploadId, "key"), "utf8") }));
+      const uploads = [];
+      for (const uploadId of fs.readdirSync(root)) {
+        // s3rver may still be serving a killed client's Create (the directory comes before its key file)
+        // or Abort (the directory goes whole): that upload is not pending yet, or no longer.
+        let key;
+        try {
+          key = fs.readFileSync(path.join(root, uploadId, "key"), "utf8");
+        } catch (err) {
+          if (err.code === "ENOENT") continue;
+          throw err;
+        }
+        uploads.push({ uploadId, key });
+      }
+      return uploads;
     },
     async stop() {
       const exited = new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())));
